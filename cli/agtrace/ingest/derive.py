@@ -1,0 +1,70 @@
+"""Tree-derived span fields: depth, is_root and the inherited agent.
+
+Computed after the spans of a load are merged, over whole traces (a trace may
+be split across files and loads), iteratively so that 100,000-deep chains and
+parent cycles cannot exhaust the stack or loop forever. A cycle is broken at
+the span where the walk re-entered it, which then counts as a top-level span.
+"""
+
+from __future__ import annotations
+
+
+def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
+    """Return (depth, is_root, agent, cycles) lists aligned with the inputs.
+
+    `parents[i]` is the parent span id or None. Zipkin-style shared spans (a
+    client and a server half with one id) are handled by making the server half
+    a child of the client half.
+    """
+    n = len(span_ids)
+    index: dict = {}
+    client_index: dict = {}
+    for i in range(n):
+        key = (trace_ids[i], span_ids[i])
+        k = kinds[i]
+        if k == "client":
+            client_index[key] = i
+        if key not in index or k != "server":
+            index[key] = i
+    parent_idx = [-1] * n
+    for i in range(n):
+        key = (trace_ids[i], span_ids[i])
+        if kinds[i] == "server":
+            c = client_index.get(key)
+            if c is not None and c != i:
+                parent_idx[i] = c
+                continue
+        p = parents[i]
+        if p is not None:
+            j = index.get((trace_ids[i], p))
+            if j is not None and j != i and not (span_ids[j] == span_ids[i]):
+                parent_idx[i] = j
+    depth = [-1] * n
+    agent: list = [None] * n
+    on_path = [False] * n
+    cycles = 0
+    for i in range(n):
+        if depth[i] >= 0:
+            continue
+        path = []
+        j = i
+        while j != -1 and depth[j] < 0 and not on_path[j]:
+            on_path[j] = True
+            path.append(j)
+            j = parent_idx[j]
+        if j != -1 and depth[j] >= 0:
+            base_depth, base_agent = depth[j], agent[j]
+        else:
+            if j != -1:
+                cycles += 1
+            base_depth, base_agent = -1, None
+        for k in reversed(path):
+            base_depth += 1
+            depth[k] = base_depth
+            own = own_agents[k]
+            if own:
+                base_agent = own
+            agent[k] = base_agent
+            on_path[k] = False
+    is_root = [p is None for p in parents]
+    return depth, is_root, agent, cycles

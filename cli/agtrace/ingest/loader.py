@@ -1,0 +1,414 @@
+"""`load_paths`: files -> store, in one transaction, idempotently.
+
+Flow: expand paths; skip files whose content hash is already in the store;
+read every document into the `SpanSink`, whose Arrow batches go to temporary
+staging tables; then, still inside the transaction, drop duplicates (a span is
+(trace_id, span_id, kind)), derive tree fields over the whole of every touched
+trace, insert, rebuild the touched traces' summaries and record the files.
+Any failure or interruption rolls back: the store is exactly as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from agtrace.errors import InputError
+from agtrace.ingest import formats
+from agtrace.ingest.context import ReadContext
+from agtrace.ingest.derive import derive_tree
+from agtrace.ingest.sink import Batch, FileStats, SpanSink
+from agtrace.ingest.sources import BadDocument, Source, expand_paths, iter_documents, open_binary
+from agtrace.store import Store
+
+_STAGE_SQL = """
+CREATE OR REPLACE TEMP TABLE stage_spans AS SELECT
+    sid, trace_id, span_id, parent_span_id, name, kind, status, status_message, start_ns, end_ns,
+    service, resource_id, scope_name, scope_version, attributes, events, own_agent, type, model,
+    input_tokens, output_tokens, session, source FROM spans LIMIT 0;
+CREATE OR REPLACE TEMP TABLE stage_attrs AS SELECT * FROM attrs LIMIT 0;
+CREATE OR REPLACE TEMP TABLE stage_links AS SELECT * FROM links LIMIT 0;
+CREATE OR REPLACE TEMP TABLE stage_resources AS SELECT * FROM resources LIMIT 0;
+CREATE OR REPLACE TEMP TABLE stage_resource_attrs AS SELECT * FROM resource_attrs LIMIT 0;
+"""
+_DROP_STAGE_SQL = """
+DROP TABLE IF EXISTS stage_spans; DROP TABLE IF EXISTS stage_attrs; DROP TABLE IF EXISTS stage_links;
+DROP TABLE IF EXISTS stage_resources; DROP TABLE IF EXISTS stage_resource_attrs;
+DROP TABLE IF EXISTS new_spans; DROP TABLE IF EXISTS touched; DROP TABLE IF EXISTS derived;
+"""
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str  # loaded | already loaded | empty | unknown format | duplicate input
+    format: str | None
+    spans: int
+    bad_records: int
+    bad: list[tuple[int | None, str]]
+    warnings: int
+    warning_list: list[tuple[int | None, str]]
+    other_signals: int
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path, "status": self.status, "format": self.format, "spans": self.spans,
+            "bad_records": self.bad_records,
+            "bad": [{"line": ln, "reason": r} for ln, r in self.bad],
+            "warnings": self.warnings,
+            "warning_list": [{"line": ln, "reason": r} for ln, r in self.warning_list],
+            "other_signals_skipped": self.other_signals,
+        }
+
+
+@dataclass
+class LoadReport:
+    files: list[FileReport] = field(default_factory=list)
+    spans_read: int = 0
+    spans_added: int = 0
+    duplicates: int = 0
+    conflicting_duplicates: int = 0
+    traces_touched: int = 0
+    traces_in_store: int = 0
+    spans_in_store: int = 0
+    bad_records: int = 0
+    warnings: int = 0
+    other_signals: int = 0
+    parent_cycles: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "spans_read": self.spans_read, "spans_added": self.spans_added,
+            "duplicates": self.duplicates, "conflicting_duplicates": self.conflicting_duplicates,
+            "traces_touched": self.traces_touched, "bad_records": self.bad_records,
+            "warnings": self.warnings, "other_signals_skipped": self.other_signals,
+            "parent_cycles": self.parent_cycles,
+            "traces_in_store": self.traces_in_store, "spans_in_store": self.spans_in_store,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class _ProgressReader(io.RawIOBase):
+    """Counts bytes read from the underlying (compressed) file for progress."""
+
+    def __init__(self, f, callback):
+        self.f = f
+        self.callback = callback
+        self.done = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        n = self.f.readinto(b)
+        if n:
+            self.done += n
+            self.callback(n)
+        return n
+
+
+def _hash_source(src: Source, data: bytes | None) -> tuple[str, int]:
+    h = hashlib.sha256()
+    if data is not None:
+        h.update(data)
+        return h.hexdigest(), len(data)
+    size = 0
+    try:
+        with open(src.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read {src.label}: {exc.strerror or exc}") from None
+    return h.hexdigest(), size
+
+
+def load_paths(
+    store: Store,
+    paths: list[str],
+    *,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+    stdin_data: bytes | None = None,
+    batch_size: int = 50_000,
+) -> LoadReport:
+    """Load trace files into `store`; see the module docstring for guarantees."""
+    t0 = time.perf_counter()
+    sources = expand_paths(paths)
+    if not sources:
+        raise InputError("no input files found", hint="name files, directories, globs or - for stdin")
+    con = store.con
+    report = LoadReport()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_STAGE_SQL)
+        first_sid = con.execute("SELECT coalesce(max(sid), 0) + 1 FROM spans").fetchone()[0]
+
+        def on_batch(batch: Batch) -> None:
+            for table, name in ((batch.spans, "stage_spans"), (batch.attrs, "stage_attrs"),
+                                (batch.links, "stage_links"), (batch.resources, "stage_resources"),
+                                (batch.resource_attrs, "stage_resource_attrs")):
+                if table.num_rows:
+                    con.register("_agtrace_batch", table)
+                    con.execute(f"INSERT INTO {name} SELECT * FROM _agtrace_batch")
+                    con.unregister("_agtrace_batch")
+
+        sink = SpanSink(on_batch, first_sid=first_sid, batch_size=batch_size)
+        known_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
+        loaded_files: list[tuple[str, str, int, int]] = []
+        total_bytes = 0
+        sizes = {}
+        for src in sources:
+            if src.path is not None:
+                try:
+                    sizes[src.label] = src.path.stat().st_size
+                except OSError:
+                    sizes[src.label] = 0
+                total_bytes += sizes[src.label]
+        done_bytes = 0
+
+        def advance(n: int) -> None:
+            nonlocal done_bytes
+            done_bytes += n
+            if progress:
+                progress(done_bytes, total_bytes)
+
+        for src in sources:
+            data = None
+            if src.path is None:
+                data = stdin_data if stdin_data is not None else open_binary(src)[0].read()
+                stdin_data = data
+            digest, size = _hash_source(src, data)
+            if digest in known_hashes:
+                report.files.append(FileReport(src.label, "already loaded", None, 0, 0, [], 0, [], 0))
+                advance(sizes.get(src.label, 0))
+                continue
+            stats = FileStats(src.label)
+            sink.stats = stats
+            status = _read_source(src, data, sink, stats, advance)
+            if status == "unknown format":
+                if src.explicit:
+                    raise InputError(
+                        f"{src.label}: not a trace file in any known format",
+                        hint="formats tried: " + ", ".join(formats.format_names()),
+                    )
+            known_hashes.add(digest)
+            report.files.append(FileReport(
+                src.label, status, stats.format, stats.spans, stats.bad_count, stats.bad,
+                stats.warning_count, stats.warnings, stats.other_signals,
+            ))
+            if status == "loaded":
+                loaded_files.append((digest, src.label, size, stats.spans))
+            report.spans_read += stats.spans
+            report.bad_records += stats.bad_count
+            report.warnings += stats.warning_count
+            report.other_signals += stats.other_signals
+        sink.flush()
+        if strict and report.bad_records:
+            first = next(f for f in report.files if f.bad_records)
+            line, reason = first.bad[0]
+            raise InputError(
+                f"--strict: {report.bad_records} bad record(s); first: {first.path}:{line}: {reason}",
+                hint="nothing was loaded; fix the input or load without --strict to skip bad records",
+            )
+        _merge(con, report)
+        if loaded_files:
+            con.executemany(
+                "INSERT INTO files VALUES (?, ?, ?, ?, now()::TIMESTAMP)", [list(x) for x in loaded_files]
+            )
+        con.execute(_DROP_STAGE_SQL)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:
+            pass
+        raise
+    report.spans_in_store = store.span_count()
+    report.traces_in_store = store.trace_count()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileStats, advance) -> str:
+    """Read one source into the sink; returns its status word."""
+    try:
+        if data is not None:
+            stream, _ = open_binary(src, data)
+        else:
+            raw = open(src.path, "rb")
+            counted = io.BufferedReader(_ProgressReader(raw, advance), buffer_size=1 << 20)
+            stream, _ = _wrap(counted)
+    except OSError as exc:
+        raise InputError(f"cannot read {src.label}: {exc}") from None
+    ctx = ReadContext(sink, stats)
+    seen_formats: set[str] = set()
+    any_doc = False
+    unknown = 0
+    line = 0
+    try:
+        head = stream.peek(8)[:8]
+        for name, sniff, read in formats.BINARY_READERS:
+            if head and sniff(head):
+                read(stream, ctx)
+                stats.format = name
+                return "loaded" if (stats.spans or stats.bad_count) else "empty"
+        for line, doc in iter_documents(stream):
+            if isinstance(doc, BadDocument):
+                stats.add_bad(line, doc.reason)
+                continue
+            any_doc = True
+            if not formats.dispatch(doc, line, ctx, seen_formats):
+                unknown += 1
+                stats.add_bad(line, "JSON value in no known trace format")
+    except (EOFError, zlib.error, OSError) as exc:
+        stats.add_bad(line + 1 if line else None, f"compressed stream is corrupt or cut short ({_exc_text(exc)})")
+    except Exception as exc:  # zstandard.ZstdError and friends
+        if type(exc).__module__.startswith("zstandard") or "zstd" in type(exc).__name__.lower():
+            stats.add_bad(line + 1 if line else None, f"zstd stream is corrupt or cut short ({_exc_text(exc)})")
+        else:
+            raise
+    finally:
+        try:
+            stream.close()
+        except Exception:
+            pass
+    stats.format = ", ".join(sorted(seen_formats)) or None
+    if not any_doc and not stats.bad_count:
+        return "empty"
+    if not seen_formats:
+        return "unknown format"
+    return "loaded"
+
+
+def _wrap(counted):
+    from agtrace.ingest.sources import GZIP_MAGIC, ZSTD_MAGIC
+    import gzip
+
+    head = counted.peek(4)[:4]
+    if head[:2] == GZIP_MAGIC:
+        return io.BufferedReader(gzip.GzipFile(fileobj=counted, mode="rb"), buffer_size=1 << 20), "gzip"
+    if head[:4] == ZSTD_MAGIC:
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(counted, read_across_frames=True)), "zstd"
+    return counted, "none"
+
+
+def _exc_text(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0] if s else type(exc).__name__
+
+
+def _merge(con, report: LoadReport) -> None:
+    """Deduplicate staged spans, derive tree fields, insert, rebuild trace rows."""
+    staged = con.execute("SELECT count(*) FROM stage_spans").fetchone()[0]
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE new_spans AS
+        SELECT * FROM (
+            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind ORDER BY sid) AS _rn
+            FROM stage_spans
+        ) s
+        WHERE _rn = 1 AND NOT EXISTS (
+            SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind)
+    """)
+    added = con.execute("SELECT count(*) FROM new_spans").fetchone()[0]
+    report.spans_added = added
+    report.duplicates = staged - added
+    if report.duplicates:
+        report.conflicting_duplicates = con.execute("""
+            WITH firsts AS (
+                SELECT trace_id, span_id, kind, name, start_ns, end_ns, attributes FROM new_spans
+                UNION ALL
+                SELECT e.trace_id, e.span_id, e.kind, e.name, e.start_ns, e.end_ns, e.attributes
+                FROM spans e SEMI JOIN stage_spans s
+                  ON e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
+            )
+            SELECT count(*) FROM stage_spans s JOIN firsts f
+              ON s.trace_id = f.trace_id AND s.span_id = f.span_id AND s.kind = f.kind
+            WHERE s.sid NOT IN (SELECT sid FROM new_spans)
+              AND (s.name IS DISTINCT FROM f.name OR s.start_ns IS DISTINCT FROM f.start_ns
+                   OR s.end_ns IS DISTINCT FROM f.end_ns OR s.attributes IS DISTINCT FROM f.attributes)
+        """).fetchone()[0]
+    if not added:
+        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT NULL::VARCHAR AS trace_id LIMIT 0")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id FROM new_spans")
+    report.traces_touched = con.execute("SELECT count(*) FROM touched").fetchone()[0]
+    if not added:
+        return
+    # Resources first (content-addressed, so existing ids are the same resource).
+    con.execute("""
+        INSERT INTO resources SELECT DISTINCT ON (resource_id) * FROM stage_resources r
+        WHERE resource_id NOT IN (SELECT resource_id FROM resources)
+    """)
+    con.execute("""
+        INSERT INTO resource_attrs SELECT ra.* FROM stage_resource_attrs ra
+        WHERE ra.resource_id IN (SELECT resource_id FROM stage_resources)
+          AND ra.resource_id NOT IN (SELECT resource_id FROM resource_attrs)
+    """)
+    # Remove the duplicates' attribute and link rows from staging, keep the rest.
+    tree = con.sql("""
+        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, 0 AS is_new
+        FROM spans WHERE trace_id IN (SELECT trace_id FROM touched)
+        UNION ALL
+        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, NULL, NULL, NULL, 1 FROM new_spans
+    """).to_arrow_table()
+    cols = {name: tree.column(name).to_pylist() for name in tree.column_names}
+    depth, is_root, agent, cycles = derive_tree(
+        cols["trace_id"], cols["span_id"], cols["parent_span_id"], cols["kind"], cols["own_agent"])
+    report.parent_cycles = cycles
+    keep = [i for i in range(len(depth)) if cols["is_new"][i] or (
+        depth[i] != cols["depth"][i] or agent[i] != cols["agent"][i] or is_root[i] != cols["is_root"][i])]
+    derived = pa.table({
+        "sid": pa.array([cols["sid"][i] for i in keep], pa.int64()),
+        "depth": pa.array([depth[i] for i in keep], pa.int32()),
+        "is_root": pa.array([is_root[i] for i in keep], pa.bool_()),
+        "agent": pa.array([agent[i] for i in keep], pa.string()),
+        "is_new": pa.array([cols["is_new"][i] == 1 for i in keep], pa.bool_()),
+    })
+    con.register("_agtrace_derived", derived)
+    con.execute("CREATE OR REPLACE TEMP TABLE derived AS SELECT * FROM _agtrace_derived")
+    con.unregister("_agtrace_derived")
+    con.execute("""
+        INSERT INTO spans BY NAME
+        SELECT n.* EXCLUDE (_rn), n.end_ns - n.start_ns AS duration_ns,
+               d.depth, d.is_root, d.agent
+        FROM new_spans n JOIN derived d ON d.sid = n.sid
+    """)
+    con.execute("""
+        UPDATE spans SET depth = d.depth, is_root = d.is_root, agent = d.agent
+        FROM derived d WHERE spans.sid = d.sid AND NOT d.is_new
+    """)
+    con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans)")
+    con.execute("INSERT INTO links SELECT l.* FROM stage_links l WHERE l.sid IN (SELECT sid FROM new_spans)")
+    rebuild_traces(con)
+
+
+def rebuild_traces(con) -> None:
+    """Recompute the `traces` rows of the traces listed in temp table `touched`."""
+    con.execute("DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM touched)")
+    con.execute("""
+        INSERT INTO traces
+        SELECT s.trace_id,
+               arg_min(s.span_id, [CASE WHEN s.is_root THEN 0 ELSE 1 END, s.depth, s.start_ns]),
+               arg_min(s.name, [CASE WHEN s.is_root THEN 0 ELSE 1 END, s.depth, s.start_ns]),
+               arg_min(s.service, [CASE WHEN s.is_root THEN 0 ELSE 1 END, s.depth, s.start_ns]),
+               min(s.start_ns), max(s.end_ns), max(s.end_ns) - min(s.start_ns),
+               count(*), count(*) FILTER (WHERE s.status = 'error'),
+               count(*) FILTER (WHERE s.depth = 0),
+               list_sort(list_distinct(list(s.agent) FILTER (WHERE s.agent IS NOT NULL)))
+        FROM spans s WHERE s.trace_id IN (SELECT trace_id FROM touched)
+        GROUP BY s.trace_id
+    """)

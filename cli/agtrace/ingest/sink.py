@@ -1,0 +1,267 @@
+"""The columnar span sink every reader writes into.
+
+Readers turn their format into calls of `SpanSink.add_span(...)`; the sink keeps
+columns as Python lists and hands them over as Arrow tables every
+`batch_size` spans, so memory stays bounded however big the input is. Per-span
+work here (attribute rows, semantics) is the hot path of a load: keep it lean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow as pa
+
+from agtrace.ingest.semantics import derive
+from agtrace.ingest.values import KINDS, STATUSES, clean_json
+
+_STR = pa.string()
+_I64 = pa.int64()
+
+SPAN_SCHEMA = pa.schema([
+    ("sid", _I64), ("trace_id", _STR), ("span_id", _STR), ("parent_span_id", _STR),
+    ("name", _STR), ("kind", _STR), ("status", _STR), ("status_message", _STR),
+    ("start_ns", _I64), ("end_ns", _I64), ("service", _STR), ("resource_id", _STR),
+    ("scope_name", _STR), ("scope_version", _STR), ("attributes", _STR), ("events", _STR),
+    ("own_agent", _STR), ("type", _STR), ("model", _STR), ("input_tokens", _I64),
+    ("output_tokens", _I64), ("session", _STR), ("source", _STR),
+])
+ATTR_SCHEMA = pa.schema([
+    ("sid", _I64), ("key", _STR), ("idx", pa.int32()), ("vtype", _STR), ("str_val", _STR), ("num_val", pa.float64()),
+])
+RES_SCHEMA = pa.schema([("resource_id", _STR), ("service", _STR), ("attributes", _STR)])
+RES_ATTR_SCHEMA = pa.schema([
+    ("resource_id", _STR), ("key", _STR), ("idx", pa.int32()), ("vtype", _STR), ("str_val", _STR), ("num_val", pa.float64()),
+])
+LINK_SCHEMA = pa.schema([
+    ("sid", _I64), ("idx", pa.int32()), ("trace_id", _STR), ("span_id", _STR),
+    ("linked_trace_id", _STR), ("linked_span_id", _STR), ("ref_type", _STR), ("attributes", _STR),
+])
+
+_INT64_MAX = (1 << 63) - 1
+_INT64_MIN = -(1 << 63)
+
+
+@dataclass
+class Batch:
+    spans: pa.Table
+    attrs: pa.Table
+    links: pa.Table
+    resources: pa.Table
+    resource_attrs: pa.Table
+
+
+def _dumps(v) -> str:
+    try:
+        return orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps(clean_json(v), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _attr_rows(owner, attrs: dict, o, k, ix, vt, sv, nv) -> None:
+    """Append the typed key/value rows of one attribute dict (see store.py)."""
+    for key, v in attrs.items():
+        t = type(v)
+        if t is str:
+            o(owner); k(key); ix(None); vt("string"); sv(v); nv(None)
+        elif t is int:
+            o(owner); k(key); ix(None); vt("int"); sv(str(v)); nv(float(v) if -1e300 < v < 1e300 else None)
+        elif t is float:
+            o(owner); k(key); ix(None); vt("double"); sv(repr(v)); nv(v)
+        elif t is bool:
+            o(owner); k(key); ix(None); vt("bool"); sv("true" if v else "false"); nv(None)
+        elif t is list:
+            if not v:
+                o(owner); k(key); ix(None); vt("array"); sv("[]"); nv(None)
+            for i, e in enumerate(v):
+                te = type(e)
+                o(owner); k(key); ix(i)
+                if te is str:
+                    vt("string"); sv(e); nv(None)
+                elif te is bool:
+                    vt("bool"); sv("true" if e else "false"); nv(None)
+                elif te is int:
+                    vt("int"); sv(str(e)); nv(float(e) if -1e300 < e < 1e300 else None)
+                elif te is float:
+                    vt("double"); sv(repr(e)); nv(e)
+                elif e is None:
+                    vt("null"); sv(None); nv(None)
+                else:
+                    vt("array" if te is list else "kvlist"); sv(_dumps(e)); nv(None)
+        elif t is dict:
+            o(owner); k(key); ix(None); vt("kvlist"); sv(_dumps(v)); nv(None)
+        elif v is None:
+            o(owner); k(key); ix(None); vt("null"); sv(None); nv(None)
+        else:
+            o(owner); k(key); ix(None); vt("string"); sv(str(v)); nv(None)
+
+
+@dataclass
+class FileStats:
+    """What one file contributed; reported per file and summed for the load."""
+
+    path: str
+    format: str | None = None
+    spans: int = 0
+    documents: int = 0
+    bad: list[tuple[int | None, str]] = field(default_factory=list)  # (line, reason)
+    bad_count: int = 0
+    warnings: list[tuple[int | None, str]] = field(default_factory=list)
+    warning_count: int = 0
+    other_signals: int = 0  # metric / log records skipped
+    unknown_documents: int = 0
+
+    MAX_KEPT = 50
+
+    def add_bad(self, line: int | None, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad) < self.MAX_KEPT:
+            self.bad.append((line, reason))
+
+    def add_warning(self, line: int | None, reason: str) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < self.MAX_KEPT:
+            self.warnings.append((line, reason))
+
+
+class SpanSink:
+    """Collects spans column-wise and flushes Arrow batches to `on_batch`."""
+
+    def __init__(self, on_batch: Callable[[Batch], None], first_sid: int = 1, batch_size: int = 50_000):
+        self.on_batch = on_batch
+        self.next_sid = first_sid
+        self.batch_size = batch_size
+        self.stats: FileStats | None = None
+        self._resource_ids: dict[str, str] = {}  # content key -> id, known in this load
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cols = {name: [] for name in SPAN_SCHEMA.names}
+        self.acols = {name: [] for name in ATTR_SCHEMA.names}
+        self.lcols = {name: [] for name in LINK_SCHEMA.names}
+        self.rcols = {name: [] for name in RES_SCHEMA.names}
+        self.racols = {name: [] for name in RES_ATTR_SCHEMA.names}
+        self.count = 0
+
+    # -- resources ---------------------------------------------------------
+    def resource(self, attributes: dict | None, service: str | None = None) -> tuple[str | None, str | None]:
+        """Register a resource; returns (resource_id, service). Same content -> same id."""
+        attributes = attributes or {}
+        if service is None:
+            s = attributes.get("service.name")
+            service = s if isinstance(s, str) else (str(s) if s is not None else None)
+        if not attributes and service is None:
+            return None, None
+        text = orjson.dumps(clean_json(attributes), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+        key = f"{service}\x00{text}"
+        rid = self._resource_ids.get(key)
+        if rid is None:
+            rid = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+            self._resource_ids[key] = rid
+            r = self.rcols
+            r["resource_id"].append(rid); r["service"].append(service); r["attributes"].append(text)
+            ra = self.racols
+            _attr_rows(rid, clean_json(attributes), ra["resource_id"].append, ra["key"].append, ra["idx"].append,
+                       ra["vtype"].append, ra["str_val"].append, ra["num_val"].append)
+        return rid, service
+
+    # -- spans -------------------------------------------------------------
+    def add_span(
+        self,
+        *,
+        trace_id: str,
+        span_id: str,
+        parent_span_id: str | None,
+        name: str,
+        kind: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        status: str,
+        status_message: str | None,
+        attributes: dict,
+        resource_id: str | None,
+        service: str | None,
+        scope_name: str | None = None,
+        scope_version: str | None = None,
+        events: list | None = None,
+        links: list | None = None,
+        line: int | None = None,
+    ) -> None:
+        """Add one span. Times in ns; `events` items {name,time_ns,attributes};
+        `links` items {trace_id, span_id, attributes, ref_type}."""
+        st = self.stats
+        if start_ns is None:
+            if end_ns is None:
+                st.add_bad(line, f"span {span_id}: no start or end time")
+                return
+            st.add_warning(line, f"span {span_id}: missing start time, set to its end")
+            start_ns = end_ns
+        if end_ns is None:
+            st.add_warning(line, f"span {span_id}: missing end time, duration set to 0")
+            end_ns = start_ns
+        elif end_ns < start_ns:
+            st.add_warning(line, f"span {span_id}: ends before it starts, duration set to 0")
+            end_ns = start_ns
+        if not (_INT64_MIN <= start_ns <= _INT64_MAX and _INT64_MIN <= end_ns <= _INT64_MAX):
+            st.add_bad(line, f"span {span_id}: time out of the int64 nanosecond range")
+            return
+        if kind not in KINDS:
+            kind = "unspecified"
+        if status not in STATUSES:
+            status = "unset"
+        if name is None:
+            name = ""
+        elif not isinstance(name, str):
+            name = str(name)
+        sid = self.next_sid
+        self.next_sid += 1
+        try:
+            attr_text = orjson.dumps(attributes).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            attributes = clean_json(attributes)
+            attr_text = _dumps(attributes)
+        agent, typ, model, in_tok, out_tok, session = derive(name, attributes)
+        c = self.cols
+        c["sid"].append(sid); c["trace_id"].append(trace_id); c["span_id"].append(span_id)
+        c["parent_span_id"].append(parent_span_id); c["name"].append(name); c["kind"].append(kind)
+        c["status"].append(status); c["status_message"].append(status_message or None)
+        c["start_ns"].append(start_ns); c["end_ns"].append(end_ns); c["service"].append(service)
+        c["resource_id"].append(resource_id); c["scope_name"].append(scope_name)
+        c["scope_version"].append(scope_version); c["attributes"].append(attr_text)
+        c["events"].append(_dumps(events) if events else None)
+        c["own_agent"].append(agent); c["type"].append(typ); c["model"].append(model)
+        c["input_tokens"].append(in_tok if in_tok is None or _INT64_MIN <= in_tok <= _INT64_MAX else None)
+        c["output_tokens"].append(out_tok if out_tok is None or _INT64_MIN <= out_tok <= _INT64_MAX else None)
+        c["session"].append(session)
+        c["source"].append(f"{st.path}:{line}" if line is not None else st.path)
+        a = self.acols
+        _attr_rows(sid, attributes, a["sid"].append, a["key"].append, a["idx"].append,
+                   a["vtype"].append, a["str_val"].append, a["num_val"].append)
+        if links:
+            lc = self.lcols
+            for i, ln in enumerate(links):
+                lc["sid"].append(sid); lc["idx"].append(i); lc["trace_id"].append(trace_id)
+                lc["span_id"].append(span_id); lc["linked_trace_id"].append(ln.get("trace_id"))
+                lc["linked_span_id"].append(ln.get("span_id")); lc["ref_type"].append(ln.get("ref_type") or "link")
+                la = ln.get("attributes")
+                lc["attributes"].append(_dumps(la) if la else None)
+        st.spans += 1
+        self.count += 1
+        if self.count >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.count and not self.rcols["resource_id"]:
+            return
+        batch = Batch(
+            spans=pa.table(self.cols, schema=SPAN_SCHEMA),
+            attrs=pa.table(self.acols, schema=ATTR_SCHEMA),
+            links=pa.table(self.lcols, schema=LINK_SCHEMA),
+            resources=pa.table(self.rcols, schema=RES_SCHEMA),
+            resource_attrs=pa.table(self.racols, schema=RES_ATTR_SCHEMA),
+        )
+        self._reset()
+        self.on_batch(batch)

@@ -1,0 +1,251 @@
+"""From paths to JSON documents: expansion, decompression, framing.
+
+Trace files come as one JSON value per line (the Collector file exporter), one
+pretty-printed value, or pretty-printed values one after another (the Python
+SDK's ConsoleSpanExporter), possibly gzip- or zstd-compressed, possibly with a
+BOM, a truncated last line or garbage in the middle. This module yields
+`(line, document)` pairs and `(line, BadDocument)` for what cannot be parsed,
+never raising for a file's content.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+import os
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from agtrace.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BIG_INT_RE = re.compile(rb"[\[:,]\s*-?\d{20,}\s*[,\]}\r\n]")
+_TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".log", ".gz", ".zst", ".zstd", ".pb", ".proto", ".bin", ".otlp")
+
+
+@dataclass
+class BadDocument:
+    reason: str
+
+
+@dataclass
+class Source:
+    """One input: a path on disk or standard input."""
+
+    label: str  # what the user sees in messages
+    path: Path | None  # None for stdin
+    explicit: bool  # named by the user (vs found in a directory walk)
+
+
+def expand_paths(paths: list[str]) -> list[Source]:
+    """Files, directories (recursive, sorted), globs and `-` -> sources."""
+    out: list[Source] = []
+    seen: set[str] = set()
+    for raw in paths:
+        if raw == "-":
+            out.append(Source("<stdin>", None, True))
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            for f in found:
+                key = str(f.resolve())
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Source(str(f), f, False))
+            continue
+        if p.is_file():
+            key = str(p.resolve())
+            if key not in seen:
+                seen.add(key)
+                out.append(Source(raw, p, True))
+            continue
+        if any(ch in raw for ch in "*?["):
+            matches = sorted(glob.glob(raw, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                raise InputError(f"no files match {raw}")
+            for f in files:
+                key = str(f.resolve())
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Source(str(f), f, True))
+            continue
+        if p.exists():
+            raise InputError(f"{raw} is not a regular file or directory")
+        raise InputError(f"no such file or directory: {raw}", hint="check the path; directories are read recursively")
+    return out
+
+
+def _stdin_bytes() -> bytes:
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    return data
+
+
+def open_binary(src: Source, stdin_data: bytes | None = None) -> tuple[io.BufferedIOBase, str]:
+    """Open a source as a decompressed byte stream; returns (stream, compression)."""
+    if src.path is None:
+        raw: io.BufferedIOBase = io.BytesIO(stdin_data if stdin_data is not None else _stdin_bytes())
+    else:
+        try:
+            raw = open(src.path, "rb")
+        except OSError as exc:
+            raise InputError(f"cannot read {src.label}: {exc.strerror or exc}") from None
+    head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+    if not head:
+        pos = raw.tell()
+        head = raw.read(4)
+        raw.seek(pos)
+    if head[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
+    if head[:4] == ZSTD_MAGIC:
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)), "zstd"
+    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw), "none"
+
+
+def parse_json(data: bytes) -> object:
+    """Parse one JSON value exactly: big integers never go through a float.
+
+    orjson silently turns integers beyond 64 bits (128-bit decimal trace ids)
+    into floats, and rejects NaN/Infinity and invalid UTF-8; those cases fall
+    back to the standard library (NaN -> float, bad UTF-8 -> U+FFFD).
+    Raises ValueError with a short reason.
+    """
+    if _BIG_INT_RE.search(data):
+        return _stdlib_loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return _stdlib_loads(data)
+        except ValueError:
+            raise ValueError(_short_reason(exc)) from None
+
+
+def _stdlib_loads(data: bytes) -> object:
+    text = data.decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _short_reason(exc: Exception) -> str:
+    msg = str(exc)
+    return "invalid JSON: " + msg.split(":")[0] if msg else "invalid JSON"
+
+
+def iter_documents(stream: io.BufferedIOBase) -> Iterator[tuple[int, object]]:
+    """Yield (line, document) or (line, BadDocument) for every JSON value.
+
+    Line mode (one value per line) streams; otherwise the whole input is read
+    and split into consecutive top-level values, resynchronising after garbage
+    at the next line that starts a value.
+    """
+    first = stream.readline()
+    line_no = 1
+    if first.startswith(b"\xef\xbb\xbf"):
+        first = first[3:]
+    while first and not first.strip():
+        first = stream.readline()
+        line_no += 1
+    if not first:
+        return
+    stripped = first.strip()
+    line_mode = False
+    if stripped[:1] in (b"{", b"["):
+        try:
+            doc = parse_json(stripped)
+            line_mode = True
+        except ValueError:
+            line_mode = False
+    elif stripped[:1] in (b"\x00",) or not _looks_textual(stripped):
+        # Binary content (protobuf, garbage): leave it to the caller's detector.
+        yield line_no, BadDocument("not JSON (binary content)")
+        return
+    if line_mode:
+        yield line_no, doc
+        for raw in stream:
+            line_no += 1
+            s = raw.strip()
+            if not s:
+                continue
+            try:
+                yield line_no, parse_json(s)
+            except ValueError as exc:
+                reason = str(exc)
+                if not raw.endswith(b"\n"):
+                    reason = "truncated last line (" + reason + ")"
+                yield line_no, BadDocument(reason)
+        return
+    rest = stream.read()
+    data = first + rest
+    yield from _split_values(data, line_no)
+
+
+def _looks_textual(b: bytes) -> bool:
+    try:
+        b[:256].decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+_VALUE_START_RE = re.compile(rb"^[\[{]", re.MULTILINE)
+
+
+def _split_values(data: bytes, first_line: int) -> Iterator[tuple[int, object]]:
+    """Whole-input parse, falling back to consecutive pretty-printed values."""
+    try:
+        yield first_line, parse_json(data)
+        return
+    except ValueError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    pos = 0
+    n = len(text)
+    line_base = first_line
+    line_at = 0  # index whose line number is line_base
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            return
+        line = line_base + text.count("\n", line_at, pos)
+        line_base, line_at = line, pos
+        try:
+            value, end = decoder.raw_decode(text, pos)
+            yield line, value
+            pos = end
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = f"invalid JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "JSON nested too deeply"
+            # Resynchronise at the next line that starts a value.
+            nxt = text.find("\n", pos)
+            while nxt != -1:
+                if text[nxt + 1 : nxt + 2] in ("{", "["):
+                    break
+                nxt = text.find("\n", nxt + 1)
+            if nxt == -1:
+                yield line, BadDocument(reason + (" (truncated)" if isinstance(exc, json.JSONDecodeError) and exc.pos >= n - 1 else ""))
+                return
+            yield line, BadDocument(reason)
+            pos = nxt + 1
