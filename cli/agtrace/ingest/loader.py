@@ -204,6 +204,9 @@ def load_paths(
                         hint="formats tried: " + ", ".join(formats.format_names()),
                     )
             known_hashes.add(digest)
+            if status == "unknown format":
+                # A non-trace file met in a directory walk: one line, not N bad records.
+                stats.bad, stats.bad_count = [], 0
             report.files.append(FileReport(
                 src.label, status, stats.format, stats.spans, stats.bad_count, stats.bad,
                 stats.warning_count, stats.warnings, stats.other_signals,

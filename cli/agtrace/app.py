@@ -1,0 +1,87 @@
+"""The Typer application object and the error boundary of the CLI.
+
+Every command runs inside `AgtraceGroup.invoke`, which turns the core's
+`AgtraceError`s into a message on stderr and the documented exit code, and
+Ctrl-C into exit 130, so a user never sees a traceback for their own mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from agtrace import __version__
+from agtrace.errors import AgtraceError, ExitCode, ExpressionError
+
+
+def print_error(exc: AgtraceError) -> None:
+    if isinstance(exc, ExpressionError):
+        click.echo(exc.render(), err=True)
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+
+
+COMMAND_ORDER = ["load", "traces", "show", "query", "stats", "critical-path", "bottlenecks", "explain", "check"]
+
+
+class AgtraceGroup(TyperGroup):
+    def list_commands(self, ctx):  # in ORDER, not alphabetically
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(self.commands, key=lambda n: (rank.get(n, len(rank)), n))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AgtraceError as exc:
+            print_error(exc)
+            raise click.exceptions.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # `agtrace ... | head`: the reader went away; that is not an error.
+            try:
+                sys.stdout = None  # type: ignore[assignment]
+            except Exception:
+                pass
+            raise click.exceptions.Exit(0) from None
+
+
+app = typer.Typer(
+    cls=AgtraceGroup,
+    name="agtrace",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help=(
+        "Answers from exported traces of multi-agent AI systems.\n\n"
+        "Load OTLP/JSON, OpenTelemetry SDK or JSONL span dumps into an embedded DuckDB store, "
+        "then ask: which agent decided what, where the time went, what failed.\n\n"
+        "Store: --db PATH, else $AGTRACE_DB, else ./agtrace.duckdb. "
+        "Analysis commands also take -i FILE to read files directly.\n\n"
+        "Example:\n\n"
+        "  agtrace load sample_traces/\n\n"
+        "  agtrace traces\n\n"
+        "  agtrace query 'type = \"decision\" and decision_confidence < 0.8'"
+    ),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        click.echo(f"agtrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+) -> None:
+    """Answers from exported traces of multi-agent AI systems."""

@@ -1,0 +1,29 @@
+"""Entry point of the `agtrace` command: the app plus every command module.
+
+Command modules live in `agtrace.commands` and are imported here, which
+registers them on the app. `main()` is the console script.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from agtrace import commands
+from agtrace.app import app
+
+
+def _register_commands() -> None:
+    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        if not mod.startswith("_") and mod != "common":
+            importlib.import_module(f"agtrace.commands.{mod}")
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
