@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+
 import typer
 from typer.core import TyperGroup
 
@@ -19,11 +19,11 @@ from agtrace.errors import AgtraceError, ExitCode, ExpressionError
 
 def print_error(exc: AgtraceError) -> None:
     if isinstance(exc, ExpressionError):
-        click.echo(exc.render(), err=True)
+        typer.echo(exc.render(), err=True)
     else:
-        click.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {exc.message}", err=True)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        typer.echo(f"hint: {exc.hint}", err=True)
 
 
 COMMAND_ORDER = ["load", "traces", "show", "query", "stats", "critical-path", "bottlenecks", "explain", "check"]
@@ -39,17 +39,17 @@ class AgtraceGroup(TyperGroup):
             return super().invoke(ctx)
         except AgtraceError as exc:
             print_error(exc)
-            raise click.exceptions.Exit(int(exc.exit_code)) from None
+            raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             # `agtrace ... | head`: the reader went away; that is not an error.
             try:
                 sys.stdout = None  # type: ignore[assignment]
             except Exception:
                 pass
-            raise click.exceptions.Exit(0) from None
+            raise typer.Exit(0) from None
 
 
 app = typer.Typer(
@@ -76,7 +76,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        click.echo(f"agtrace {__version__}")
+        typer.echo(f"agtrace {__version__}")
         raise typer.Exit()
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
+
 import typer
 
 from agtrace.render.output import OutputFormat
@@ -36,7 +36,7 @@ FormatOption = Annotated[
 
 def err(message: str) -> None:
     """A message for the user: stderr, never stdout (stdout is data)."""
-    click.echo(message, err=True)
+    typer.echo(message, err=True)
 
 
 def open_for_analysis(db: Path | None, inputs: list[str] | None):

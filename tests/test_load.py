@@ -1,0 +1,354 @@
+"""`agtrace load` and `agtrace traces`: every framing and quirk of issue 2's formats."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import duckdb
+import orjson
+import pytest
+
+from conftest import invoke
+
+T1 = "5b8efff798038103d269b633813fc60c"
+T2 = "0af7651916cd43dd8448eb211c80319c"
+S_ROOT = "eee19b7ec3c1b174"
+S_CHILD = "b7ad6b7169203331"
+S_GRAND = "00f067aa0ba902b7"
+
+
+def _kv(key, value):
+    if isinstance(value, bool):
+        v = {"boolValue": value}
+    elif isinstance(value, int):
+        v = {"intValue": str(value)}
+    elif isinstance(value, float):
+        v = {"doubleValue": value}
+    else:
+        v = {"stringValue": value}
+    return {"key": key, "value": v}
+
+
+def otlp_span(trace, span, parent, name, start, end, *, kind=1, status=None, attrs=None):
+    d = {"traceId": trace, "spanId": span, "name": name, "kind": kind,
+         "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+         "attributes": [_kv(k, v) for k, v in (attrs or {}).items()]}
+    if parent:
+        d["parentSpanId"] = parent
+    if status:
+        d["status"] = status
+    return d
+
+
+def otlp_request(spans, service="svc", scope_key="scopeSpans", rs_key="resourceSpans"):
+    scope = "scope" if scope_key == "scopeSpans" else "instrumentationLibrary"
+    return {rs_key: [{"resource": {"attributes": [_kv("service.name", service)]},
+                      scope_key: [{scope: {"name": "test", "version": "1"}, "spans": spans}]}]}
+
+
+BASE = 1_705_312_800_000_000_000  # 2024-01-15T10:00:00Z
+
+
+def three_spans(trace=T1):
+    return [
+        otlp_span(trace, S_ROOT, None, "workflow", BASE, BASE + 5_000_000_000, attrs={"agent_name": "orchestrator"}),
+        otlp_span(trace, S_CHILD, S_ROOT, "tool.web_search", BASE + 1_000_000_000, BASE + 2_000_000_000,
+                  attrs={"result_count": 3}),
+        otlp_span(trace, S_GRAND, S_CHILD, "agent.decision_point", BASE + 2_500_000_000, BASE + 3_000_000_000,
+                  status={"code": 2, "message": "boom"}, attrs={"decision_type": "escalate", "decision_confidence": 0.7}),
+    ]
+
+
+def rows(db, sql, params=()):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def load_ok(*paths, extra=()):
+    r = invoke(["load", *paths, *extra])
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+# -- OTLP/JSON framings ------------------------------------------------------
+
+@pytest.mark.parametrize("framing", ["lines", "pretty", "array", "result", "batches", "legacy"])
+def test_otlp_json_framings(tmp_path, isolated_store, framing):
+    spans = three_spans()
+    f = tmp_path / "in.json"
+    if framing == "lines":
+        text = "\n".join(orjson.dumps(otlp_request([s])).decode() for s in spans) + "\n"
+    elif framing == "pretty":
+        text = json.dumps(otlp_request(spans), indent=2)
+    elif framing == "array":
+        text = json.dumps([otlp_request(spans[:1]), otlp_request(spans[1:])])
+    elif framing == "result":
+        text = json.dumps({"result": otlp_request(spans)})
+    elif framing == "batches":
+        text = json.dumps(otlp_request(spans, rs_key="batches"))
+    else:
+        text = json.dumps(otlp_request(spans, scope_key="instrumentationLibrarySpans"))
+    f.write_text(text)
+    load_ok(f)
+    got = rows(isolated_store, "SELECT span_id, parent_span_id, depth, service, scope_name FROM spans ORDER BY start_ns")
+    assert got == [(S_ROOT, None, 0, "svc", "test"), (S_CHILD, S_ROOT, 1, "svc", "test"), (S_GRAND, S_CHILD, 2, "svc", "test")]
+
+
+def test_otlp_base64_ids_numbers_and_kind_names(tmp_path, isolated_store):
+    b64 = lambda h: base64.b64encode(bytes.fromhex(h)).decode()
+    span = otlp_span(b64(T1), b64(S_ROOT), None, "root", BASE, BASE + 10, kind="SPAN_KIND_SERVER",
+                     status={"code": "STATUS_CODE_ERROR", "message": "bad"})
+    span["startTimeUnixNano"] = BASE  # a number, not a string
+    child = otlp_span(T1.upper(), S_CHILD.upper(), S_ROOT.upper(), "child", BASE + 1, BASE + 5, kind=3)
+    child["attributes"] = [{"key": "n", "value": {"intValue": 7}}, {"key": "d", "value": {"doubleValue": "NaN"}},
+                           {"key": "arr", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}}},
+                           {"key": "kv", "value": {"kvlistValue": {"values": [_kv("x", "y")]}}},
+                           {"key": "b", "value": {"bytesValue": "aGk="}}, {"key": "empty", "value": {}},
+                           {"key": "snake", "value": {"string_value": "s", "int_value": None}}]
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps(otlp_request([span, child])))
+    load_ok(f)
+    got = rows(isolated_store, "SELECT trace_id, span_id, parent_span_id, kind, status, status_message, start_ns FROM spans ORDER BY start_ns")
+    assert got == [(T1, S_ROOT, None, "server", "error", "bad", BASE), (T1, S_CHILD, S_ROOT, "client", "unset", None, BASE + 1)]
+    attrs = json.loads(rows(isolated_store, "SELECT attributes FROM spans WHERE span_id = ?", [S_CHILD])[0][0])
+    assert attrs == {"n": 7, "d": None, "arr": ["a", 2], "kv": {"x": "y"}, "b": "aGk=", "empty": None, "snake": "s"}
+    kv = rows(isolated_store, "SELECT key, idx, vtype, str_val, num_val FROM attrs a JOIN spans s USING (sid) WHERE s.span_id = ? ORDER BY key, idx", [S_CHILD])
+    assert ("arr", 0, "string", "a", None) in kv and ("arr", 1, "int", "2", 2.0) in kv
+    assert ("n", None, "int", "7", 7.0) in kv and ("kv", None, "kvlist", '{"x":"y"}', None) in kv
+
+
+def test_metric_and_log_lines_are_skipped_and_counted(tmp_path, isolated_store):
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("\n".join([
+        orjson.dumps(otlp_request(three_spans()[:1])).decode(),
+        json.dumps({"resourceMetrics": []}),
+        json.dumps({"resourceLogs": []}),
+        orjson.dumps(otlp_request(three_spans()[1:])).decode(),
+    ]) + "\n")
+    r = invoke(["load", f, "--format", "json"])
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["spans_added"] == 3 and out["other_signals_skipped"] == 2 and out["bad_records"] == 0
+    assert r.stderr == ""  # --format json: the summary is the data on stdout
+    r = invoke(["load", f])
+    assert "1 file already loaded, nothing to add" in r.stderr
+
+
+# -- OpenTelemetry Python SDK span JSON ----------------------------------------
+
+def sdk_span(trace, span, parent, name, start, end, **kw):
+    return {"name": name, "context": {"trace_id": trace, "span_id": span, "trace_state": "[]"},
+            "kind": kw.get("kind", "SpanKind.INTERNAL"), "parent_id": parent,
+            "start_time": start, "end_time": end,
+            "status": {"status_code": kw.get("status", "UNSET")},
+            "attributes": kw.get("attrs", {}), "events": [], "links": [],
+            "resource": {"attributes": {"service.name": "py"}, "schema_url": ""}}
+
+
+def test_python_sdk_console_concatenated(tmp_path, isolated_store):
+    spans = [
+        sdk_span("0x" + T2, "0x" + S_CHILD, "0x" + S_ROOT, "child", "2024-01-15T10:00:01.000000Z", "2024-01-15T10:00:02.500000Z", status="ERROR"),
+        sdk_span("0x" + T2, "0x" + S_ROOT, None, "root", "2024-01-15T10:00:00.000000Z", "2024-01-15T10:00:03.000000Z", kind="SpanKind.SERVER"),
+    ]
+    f = tmp_path / "console.txt"
+    f.write_text("".join(json.dumps(s, indent=4) + "\n" for s in spans))
+    load_ok(f)
+    got = rows(isolated_store, "SELECT trace_id, span_id, parent_span_id, kind, status, duration_ns, service FROM spans ORDER BY start_ns")
+    assert got == [(T2, S_ROOT, None, "server", "unset", 3_000_000_000, "py"),
+                   (T2, S_CHILD, S_ROOT, "internal", "error", 1_500_000_000, "py")]
+
+
+@pytest.mark.parametrize("framing", ["lines", "array", "wrapper"])
+def test_python_sdk_framings_and_decimal_ids(tmp_path, isolated_store, framing):
+    tid, sid, pid = int(T2, 16), int(S_CHILD, 16), int(S_ROOT, 16)
+    spans = [
+        sdk_span(tid, pid, None, "root", BASE, BASE + 3000, kind="internal"),
+        sdk_span(tid, sid, pid, "child", BASE + 1000, BASE + 2000, kind="internal", status="ok"),
+    ]
+    # Raw decimal ids (128-bit: beyond double precision) must survive exactly.
+    body = [json.dumps(s) for s in spans]
+    f = tmp_path / "sdk.json"
+    if framing == "lines":
+        f.write_text("\n".join(body) + "\n")
+    elif framing == "array":
+        f.write_text("[" + ",".join(body) + "]")
+    else:
+        f.write_text('{"spans": [' + ",".join(body) + "]}")
+    load_ok(f)
+    got = rows(isolated_store, "SELECT trace_id, span_id, parent_span_id, status, duration_ns FROM spans ORDER BY start_ns")
+    assert got == [(T2, S_ROOT, None, "unset", 3000), (T2, S_CHILD, S_ROOT, "ok", 1000)]
+
+
+# -- flat JSONL -------------------------------------------------------------------
+
+def test_flat_jsonl_with_duration_and_epoch_times(tmp_path, isolated_store):
+    lines = [
+        {"trace_id": T1, "span_id": S_ROOT, "parent_span_id": None, "name": "r", "start": "2024-01-15T10:00:00.000000001Z",
+         "end": "2024-01-15T10:00:01Z", "service": "flat", "status": "ok", "attributes": {"nested": {"a": [1, 2]}}},
+        {"trace_id": T1, "span_id": S_CHILD, "parent_span_id": S_ROOT, "name": "c", "start": 1705312800.5, "duration_ms": 250,
+         "status": {"code": "error", "message": "nope"}, "events": [{"name": "exception", "time": "2024-01-15T10:00:00.6Z", "attributes": {"exception.type": "E"}}],
+         "links": [{"trace_id": T2, "span_id": S_GRAND}]},
+    ]
+    f = tmp_path / "flat.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    load_ok(f)
+    got = rows(isolated_store, "SELECT span_id, start_ns, duration_ns, status, status_message, service FROM spans ORDER BY start_ns")
+    assert got == [(S_ROOT, BASE + 1, 999_999_999, "ok", None, "flat"),
+                   (S_CHILD, BASE + 500_000_000, 250_000_000, "error", "nope", None)]
+    assert rows(isolated_store, "SELECT linked_trace_id, linked_span_id, trace_id, span_id FROM links") == [(T2, S_GRAND, T1, S_CHILD)]
+    ev = json.loads(rows(isolated_store, "SELECT events FROM spans WHERE span_id = ?", [S_CHILD])[0][0])
+    assert ev == [{"name": "exception", "time_ns": BASE + 600_000_000, "attributes": {"exception.type": "E"}}]
+
+
+# -- compression, idempotence, split traces -------------------------------------------
+
+def test_gzip_and_zstd_detected_from_content(tmp_path, isolated_store):
+    import zstandard
+
+    data = ("\n".join(orjson.dumps(otlp_request([s])).decode() for s in three_spans()) + "\n").encode()
+    (tmp_path / "a.data").write_bytes(gzip.compress(data))
+    (tmp_path / "b.data").write_bytes(zstandard.ZstdCompressor().compress(
+        ("\n".join(orjson.dumps(otlp_request([s])).decode() for s in three_spans(T2)) + "\n").encode()))
+    r = load_ok(tmp_path / "a.data", tmp_path / "b.data")
+    assert rows(isolated_store, "SELECT count(*), count(DISTINCT trace_id) FROM spans") == [(6, 2)]
+    assert "loaded 2 files: 6 spans added in 2 traces" in r.stderr
+
+
+def test_loading_twice_adds_nothing_and_says_so(tmp_path, isolated_store):
+    f = tmp_path / "x.jsonl"
+    f.write_text(orjson.dumps(otlp_request(three_spans())).decode() + "\n")
+    load_ok(f)
+    r = load_ok(f)
+    assert "1 file already loaded, nothing to add" in r.stderr
+    # Same spans in a different file: recognised as duplicates, not added.
+    g = tmp_path / "y.json"
+    g.write_text(json.dumps(otlp_request(three_spans()), indent=1))
+    r = load_ok(g)
+    assert "0 spans added" in r.stderr and "3 duplicates ignored" in r.stderr
+    assert rows(isolated_store, "SELECT count(*) FROM spans") == [(3,)]
+
+
+def test_trace_split_over_files_is_one_trace_and_depth_is_rederived(tmp_path, isolated_store):
+    s = three_spans()
+    (tmp_path / "child.jsonl").write_text(orjson.dumps(otlp_request(s[1:])).decode() + "\n")
+    (tmp_path / "root.jsonl").write_text(orjson.dumps(otlp_request(s[:1])).decode() + "\n")
+    load_ok(tmp_path / "child.jsonl")
+    assert rows(isolated_store, "SELECT span_id, depth, agent FROM spans ORDER BY start_ns") == [(S_CHILD, 0, None), (S_GRAND, 1, None)]
+    load_ok(tmp_path / "root.jsonl")
+    assert rows(isolated_store, "SELECT span_id, depth, agent FROM spans ORDER BY start_ns") == [
+        (S_ROOT, 0, "orchestrator"), (S_CHILD, 1, "orchestrator"), (S_GRAND, 2, "orchestrator")]
+    assert rows(isolated_store, "SELECT trace_id, root_span_id, root_name, span_count, error_count, root_count FROM traces") == [
+        (T1, S_ROOT, "workflow", 3, 1, 1)]
+
+
+# -- bad input ----------------------------------------------------------------------
+
+def test_bad_records_skipped_with_file_and_line(tmp_path, isolated_store):
+    good = three_spans()
+    bad_id = otlp_span("xyz", S_ROOT, None, "bad", BASE, BASE + 1)
+    f = tmp_path / "bad.jsonl"
+    f.write_text("\n".join([
+        orjson.dumps(otlp_request(good[:1])).decode(),
+        "{not json",
+        orjson.dumps(otlp_request([bad_id] + good[1:2])).decode(),
+        orjson.dumps(otlp_request(good[2:])).decode()[:-5],  # truncated last line
+    ]))
+    r = invoke(["load", f])
+    assert r.exit_code == 0
+    assert f"warning: {f}:2: skipped: invalid JSON" in r.stderr
+    assert f"warning: {f}:3: skipped: traceId 'xyz' is not 32 hex digits" in r.stderr
+    assert f"warning: {f}:4: skipped: truncated last line" in r.stderr
+    assert rows(isolated_store, "SELECT span_id FROM spans ORDER BY start_ns") == [(S_ROOT,), (S_CHILD,)]
+
+
+def test_strict_fails_and_changes_nothing(tmp_path, isolated_store):
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(orjson.dumps(otlp_request(three_spans(T2))).decode() + "\n")
+    load_ok(ok)
+    f = tmp_path / "bad.jsonl"
+    f.write_text(orjson.dumps(otlp_request(three_spans())).decode() + "\n{oops\n")
+    r = invoke(["load", "--strict", f])
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: --strict: 1 bad record(s); first: {f}:2: invalid JSON")
+    assert rows(isolated_store, "SELECT DISTINCT trace_id FROM spans") == [(T2,)]
+
+
+def test_unknown_format_is_a_usage_error_naming_formats(tmp_path, isolated_store):
+    f = tmp_path / "notes.json"
+    f.write_text('{"hello": "world"}')
+    r = invoke(["load", f])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == f"error: {f}: not a trace file in any known format"
+    assert r.stderr.splitlines()[1].startswith("hint: formats tried: otlp-json, otel-python-sdk, agtrace-jsonl")
+    assert r.stdout == ""
+
+
+def test_missing_path_is_a_usage_error(tmp_path):
+    r = invoke(["load", tmp_path / "nope.json"])
+    assert r.exit_code == 2 and "no such file or directory" in r.stderr
+
+
+def test_interrupted_load_leaves_store_unchanged(tmp_path, isolated_store, monkeypatch):
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(orjson.dumps(otlp_request(three_spans(T2))).decode() + "\n")
+    load_ok(ok)
+    from agtrace.ingest import loader
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loader, "rebuild_traces", boom)
+    f = tmp_path / "more.jsonl"
+    f.write_text(orjson.dumps(otlp_request(three_spans())).decode() + "\n")
+    r = invoke(["load", f])
+    assert r.exit_code == 130 and "interrupted" in r.stderr
+    assert rows(isolated_store, "SELECT count(*), count(DISTINCT trace_id) FROM spans") == [(3, 1)]
+    assert rows(isolated_store, "SELECT count(*) FROM files") == [(1,)]
+
+
+def test_stdin(tmp_path, isolated_store):
+    data = orjson.dumps(otlp_request(three_spans())).decode() + "\n"
+    r = invoke(["load", "-"], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert rows(isolated_store, "SELECT count(*) FROM spans") == [(3,)]
+
+
+# -- traces ----------------------------------------------------------------------------
+
+def test_traces_json_and_table(tmp_path, isolated_store):
+    f = tmp_path / "t.jsonl"
+    f.write_text(orjson.dumps(otlp_request(three_spans())).decode() + "\n")
+    load_ok(f)
+    r = invoke(["traces", "--format", "json"])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == [{"trace_id": T1, "root_name": "workflow", "start": "2024-01-15T10:00:00.000000Z",
+                                     "duration_ms": 5000.0, "span_count": 3, "error_count": 1, "agents": ["orchestrator"]}]
+    r = invoke(["traces"])
+    assert r.stdout.splitlines() == [
+        "trace_id                          root_name  start                        duration_ms  spans  errors  agents",
+        f"{T1}  workflow   2024-01-15T10:00:00.000000Z         5000      3       1  orchestrator",
+    ]
+    r = invoke(["traces", "-i", f, "--format", "csv"])
+    assert r.stdout.splitlines()[1] == f"{T1},workflow,2024-01-15T10:00:00.000000Z,5000,3,1,orchestrator"
+
+
+def test_traces_without_store_explains(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGTRACE_DB", str(tmp_path / "none.duckdb"))
+    r = invoke(["traces"])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == f"error: no agtrace store at {tmp_path / 'none.duckdb'}"
+
+
+def test_version_and_help():
+    from agtrace import __version__
+
+    r = invoke(["--version"])
+    assert r.stdout == f"agtrace {__version__}\n"
+    for cmd in ("load", "traces"):
+        r = invoke([cmd, "--help"])
+        assert r.exit_code == 0 and "Example" in r.stdout
