@@ -223,7 +223,7 @@ class SpanSink:
         except (TypeError, orjson.JSONEncodeError):
             attributes = clean_json(attributes)
             attr_text = _dumps(attributes)
-        agent, typ, model, in_tok, out_tok, session = derive(name, attributes)
+        agent, typ, model, in_tok, out_tok, session = derive(name, attributes, events)
         c = self.cols
         c["sid"].append(sid); c["trace_id"].append(trace_id); c["span_id"].append(span_id)
         c["parent_span_id"].append(parent_span_id); c["name"].append(name); c["kind"].append(kind)
