@@ -80,7 +80,8 @@ def summary_lines(report, store_path: str) -> list[str]:
             extra.append(f"{f.warnings} warning{'s' if f.warnings != 1 else ''}")
         if f.other_signals:
             extra.append(f"{f.other_signals} metric/log record{'s' if f.other_signals != 1 else ''} skipped")
-        what = f"{f.spans} span{'s' if f.spans != 1 else ''}" if f.status == "loaded" else f.status
+        what = f"{f.spans} span{'s' if f.spans != 1 else ''}" if f.status == "loaded" else (
+            "skipped, not a trace file" if f.status == "unknown format" else f.status)
         fmt = f" [{f.format}]" if f.format else ""
         lines.append(f"  {f.path}: {what}{fmt}" + (f" ({', '.join(extra)})" if extra else ""))
     head = (

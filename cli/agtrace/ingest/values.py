@@ -31,6 +31,16 @@ def norm_id(value, *, nbytes: int, what: str, allow_empty: bool = False) -> str 
     dumps write; 128-bit values arrive as Python ints, never floats). Returns
     None for an empty/absent id when `allow_empty`, else raises BadRecord.
     """
+    if type(value) is str and len(value) == nbytes * 2:
+        # Fast path: the common case of a well-formed hex id.
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            pass
+        else:
+            if allow_empty and value.count("0") == len(value):
+                return None
+            return value.lower()
     if value is None or value == "" or value == 0 and isinstance(value, int) and allow_empty:
         if allow_empty:
             return None
@@ -157,6 +167,8 @@ def _double(v):
             return t
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return float(v)  # the Collector writes whole doubles without a decimal point
     return v
 
 
@@ -198,14 +210,34 @@ def any_value(v):
 def kv_list(items) -> dict:
     """OTLP `[{"key":..,"value":AnyValue}]` -> dict (later keys win)."""
     out = {}
-    if not isinstance(items, list):
+    if type(items) is not list:
         return out
     for kv in items:
-        if isinstance(kv, dict):
-            k = kv.get("key")
-            if k is None:
+        if type(kv) is not dict:
+            continue
+        k = kv.get("key")
+        if k is None:
+            continue
+        if type(k) is not str:
+            k = str(k)
+        val = kv.get("value")
+        if type(val) is dict and len(val) == 1:
+            # Fast path: one typed member, the usual OTLP/JSON shape.
+            sv = val.get("stringValue")
+            if sv is not None:
+                out[k] = sv
                 continue
-            out[str(k)] = any_value(kv.get("value"))
+            iv = val.get("intValue")
+            if iv is not None and type(iv) is not bool:
+                if type(iv) is int:
+                    out[k] = iv
+                    continue
+                try:
+                    out[k] = int(iv)
+                    continue
+                except (TypeError, ValueError):
+                    pass
+        out[k] = any_value(val)
     return out
 
 
