@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from agtrace.errors import InputError
-from agtrace.ingest import formats
+from agtrace.ingest import formats, parallel
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.derive import derive_tree
 from agtrace.ingest.sink import Batch, FileStats, SpanSink
@@ -267,6 +267,18 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
                 read(stream, ctx)
                 stats.format = name
                 return "loaded" if (stats.spans or stats.bad_count) else "empty"
+        size = sizes_hint(src)
+        if src.path is not None and parallel.worthwhile(size):
+            first, first_no = _first_content_line(stream)
+            stream = _Prepended(first, stream)
+            if first.strip()[:1] in (b"{", b"[") and _parses(first):
+                stream.readline()  # hand the first line over explicitly
+                any_doc = parallel.read_lines_parallel(stream.rest, first_no, first, sink, stats, seen_formats)
+                stats.format = ", ".join(sorted(seen_formats)) or None
+                if not any_doc and not stats.bad_count:
+                    return "empty"
+                return "loaded" if seen_formats else "unknown format"
+            stream = _Prepended(b"\n" * (first_no - 1) + first, stream.rest)
         for line, doc in iter_documents(stream):
             if isinstance(doc, BadDocument):
                 stats.add_bad(line, doc.reason)
@@ -293,6 +305,70 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
     if not seen_formats:
         return "unknown format"
     return "loaded"
+
+
+def sizes_hint(src: Source) -> int:
+    try:
+        return src.path.stat().st_size if src.path is not None else 0
+    except OSError:
+        return 0
+
+
+def _first_content_line(stream) -> tuple[bytes, int]:
+    """The first non-blank line (BOM removed) and its 1-based number."""
+    n = 1
+    line = stream.readline()
+    if line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    while line and not line.strip():
+        line = stream.readline()
+        n += 1
+    return line, n
+
+
+def _parses(line: bytes) -> bool:
+    from agtrace.ingest.sources import parse_json
+
+    try:
+        parse_json(line.strip())
+        return True
+    except ValueError:
+        return False
+
+
+class _Prepended:
+    """A byte stream with some bytes put back in front (readline/iter/read/peek)."""
+
+    def __init__(self, head: bytes, rest):
+        self.head = head
+        self.rest = rest
+
+    def readline(self) -> bytes:
+        if self.head:
+            i = self.head.find(b"\n")
+            if i == -1:
+                out, self.head = self.head, b""
+                return out + (self.rest.readline() if not out.endswith(b"\n") else b"")
+            out, self.head = self.head[: i + 1], self.head[i + 1 :]
+            return out
+        return self.rest.readline()
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def read(self, n: int = -1) -> bytes:
+        head, self.head = self.head, b""
+        return head + self.rest.read()
+
+    def peek(self, n: int = 1) -> bytes:
+        return self.head or self.rest.peek(n)
+
+    def close(self) -> None:
+        self.rest.close()
 
 
 def _wrap(counted):
@@ -357,7 +433,7 @@ def _merge(con, report: LoadReport) -> None:
         WHERE resource_id NOT IN (SELECT resource_id FROM resources)
     """)
     con.execute("""
-        INSERT INTO resource_attrs SELECT ra.* FROM stage_resource_attrs ra
+        INSERT INTO resource_attrs SELECT DISTINCT ra.* FROM stage_resource_attrs ra
         WHERE ra.resource_id IN (SELECT resource_id FROM stage_resources)
           AND ra.resource_id NOT IN (SELECT resource_id FROM resource_attrs)
     """)
