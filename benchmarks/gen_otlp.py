@@ -125,6 +125,7 @@ PROVIDERS = {m[1]: kv_s("gen_ai.provider.name", m[1]) for m in MODELS}
 REQUEST_MODELS = {m[0]: kv_s("gen_ai.request.model", m[0]) for m in MODELS}
 RESPONSE_MODELS = {m[2]: kv_s("gen_ai.response.model", m[2]) for m in MODELS}
 
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
 WORKER_SERVICE = "research-workers"
 HOSTS_PER_SERVICE = 3
 
@@ -169,10 +170,6 @@ REASON_CLOSERS = [
     "enough to answer.",
     "hand over to synthesis.",
     "policy allows auto-resolution.",
-]
-STEP_TEXTS = [
-    "parse request", "identify entities", "plan searches", "compare sources", "check policy",
-    "estimate confidence", "summarise findings", "verify citations", "rank results",
 ]
 TRIGGERS = ["user_request", "schedule", "webhook", "upstream_agent", "retry"]
 CHANNELS = ["web", "slack", "api", "email"]
@@ -239,6 +236,7 @@ class TraceBuilder:
             "traceId": self.trace_id,
             "spanId": span_id,
             "parentSpanId": parent or "",
+            "flags": 256,
             "name": name,
             "kind": kind,
             "startTimeUnixNano": str(start),
@@ -348,8 +346,6 @@ class TraceBuilder:
             kv_i("thought_tokens", 50 + int(rng.random() * 600)),
             kv_d("duration_ms", round((end - start) / MS, 1)),
         ]
-        if rng.random() < 0.25:
-            attrs.append(kv_a("reasoning_steps", [STEP_TEXTS[int(rng.random() * len(STEP_TEXTS))] for _ in range(2)]))
         self._emit(order, res, SCOPE_AGENTS, sid, parent, f"reasoning_iteration_{n}", KIND_INTERNAL, start, end, attrs)
         return end
 
@@ -532,7 +528,7 @@ def otlp_lines(stream: Iterator[Span], seed: int) -> Iterator[bytes]:
             for skey, spans in by_scope.items():
                 scope = scopes.get(skey) or scopes.setdefault(skey, {"name": skey[0], "version": skey[1]})
                 ss.append({"scope": scope, "spans": spans})
-            rs.append({"resource": res, "scopeSpans": ss})
+            rs.append({"resource": res, "scopeSpans": ss, "schemaUrl": SCHEMA_URL})
         return orjson.dumps({"resourceSpans": rs}) + b"\n"
 
     batch: list[Span] = []
