@@ -352,3 +352,38 @@ def test_version_and_help():
     for cmd in ("load", "traces"):
         r = invoke([cmd, "--help"])
         assert r.exit_code == 0 and "Example" in r.stdout
+
+
+def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatch):
+    """Big line-delimited files are parsed by a process pool; the result must not change."""
+    from agtrace.ingest import parallel
+
+    lines = []
+    for t in range(40):
+        trace = f"{t:032x}"
+        lines.append(orjson.dumps(otlp_request(three_spans(trace)[:2], service=f"s{t % 3}")).decode())
+        lines.append(orjson.dumps(otlp_request(three_spans(trace)[2:], service=f"s{t % 3}")).decode())
+    lines.insert(7, "{broken")
+    f = tmp_path / "big.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    results = []
+    calls = []
+    real = parallel.read_lines_parallel
+    monkeypatch.setattr(parallel, "read_lines_parallel", lambda *a: calls.append(1) or real(*a))
+    for mode, min_bytes in (("seq", 1 << 40), ("par", 1)):
+        db = tmp_path / f"{mode}.duckdb"
+        monkeypatch.setattr(parallel, "MIN_BYTES", min_bytes)
+        monkeypatch.setattr(parallel, "CHUNK_BYTES", 2000)
+        monkeypatch.setenv("AGTRACE_WORKERS", "2")
+        r = invoke(["load", "--db", db, f])
+        assert r.exit_code == 0, r.stderr
+        assert f"warning: {f}:8: skipped: invalid JSON" in r.stderr
+        results.append([rows(db, q) for q in (
+            "SELECT sid, trace_id, span_id, parent_span_id, depth, agent, service, resource_id FROM spans ORDER BY sid",
+            "SELECT * FROM attrs ORDER BY sid, key, idx",
+            "SELECT * FROM resource_attrs ORDER BY resource_id, key",
+            "SELECT * FROM traces ORDER BY trace_id",
+        )])
+    assert calls == [1]  # the pool ran for the second load only
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 120
