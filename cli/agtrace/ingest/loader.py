@@ -3,7 +3,8 @@
 Flow: expand paths; skip files whose content hash is already in the store;
 read every document into the `SpanSink`, whose Arrow batches go to temporary
 staging tables; then, still inside the transaction, drop duplicates (a span is
-(trace_id, span_id, kind)), derive tree fields over the whole of every touched
+(trace_id, span_id, kind, start microsecond): Zipkin's fan-out halves share id
+and kind but not start), derive tree fields over the whole of every touched
 trace, insert, rebuild the touched traces' summaries and record the files.
 Any failure or interruption rolls back: the store is exactly as before.
 """
@@ -396,11 +397,12 @@ def _merge(con, report: LoadReport) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE new_spans AS
         SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind ORDER BY sid) AS _rn
+            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind, start_ns // 1000 ORDER BY sid) AS _rn
             FROM stage_spans
         ) s
         WHERE _rn = 1 AND NOT EXISTS (
-            SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind)
+            SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
+              AND e.start_ns // 1000 = s.start_ns // 1000)
     """)
     added = con.execute("SELECT count(*) FROM new_spans").fetchone()[0]
     report.spans_added = added
@@ -413,9 +415,11 @@ def _merge(con, report: LoadReport) -> None:
                 SELECT e.trace_id, e.span_id, e.kind, e.name, e.start_ns, e.end_ns, e.attributes
                 FROM spans e SEMI JOIN stage_spans s
                   ON e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
+                 AND e.start_ns // 1000 = s.start_ns // 1000
             )
             SELECT count(*) FROM stage_spans s JOIN firsts f
               ON s.trace_id = f.trace_id AND s.span_id = f.span_id AND s.kind = f.kind
+             AND s.start_ns // 1000 = f.start_ns // 1000
             WHERE s.sid NOT IN (SELECT sid FROM new_spans)
               AND (s.name IS DISTINCT FROM f.name OR s.start_ns IS DISTINCT FROM f.start_ns
                    OR s.end_ns IS DISTINCT FROM f.end_ns OR s.attributes IS DISTINCT FROM f.attributes)
