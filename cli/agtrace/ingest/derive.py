@@ -14,7 +14,8 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
 
     `parents[i]` is the parent span id or None. Zipkin-style shared spans (a
     client and a server half with one id) are handled by making the server half
-    a child of the client half.
+    a child of the client half; spans naming that id as parent ran inside the
+    server, so they become children of the (first) server half.
     """
     n = len(span_ids)
     index: dict = {}
@@ -24,7 +25,8 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
         k = kinds[i]
         if k == "client":
             client_index[key] = i
-        if key not in index or k != "server":
+        j = index.get(key)
+        if j is None or (k == "server" and kinds[j] != "server"):
             index[key] = i
     parent_idx = [-1] * n
     for i in range(n):

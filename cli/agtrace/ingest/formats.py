@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agtrace.ingest import flat, otlp_json, pysdk
+from agtrace.ingest import flat, jaeger, otlp_json, pysdk, zipkin
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.values import BadRecord
 
@@ -28,6 +28,8 @@ READERS: list[DocumentReader] = [
     DocumentReader(otlp_json.FORMAT, otlp_json.is_request, otlp_json.read_request),
     DocumentReader(pysdk.FORMAT, pysdk.is_span, pysdk.read_span),
     DocumentReader(flat.FORMAT, flat.is_span, flat.read_span),
+    DocumentReader(jaeger.FORMAT, jaeger.matches, jaeger.read),
+    DocumentReader(zipkin.FORMAT, zipkin.matches, zipkin.read),
 ]
 
 # Binary readers: (name, sniff(first_bytes) -> bool, read(stream, ctx) -> None).
