@@ -1,0 +1,439 @@
+"""The span tree of one trace, as `agtrace show` displays it.
+
+Pure Python over span records (anything with `span_id`, `parent_span_id`,
+`name`, `kind`, `status`, `start_ns`, `end_ns`); no DuckDB, no rendering.
+
+Real traces are messy, and an operator looking at a broken run needs to see
+all of it, so nothing is ever dropped:
+
+* a span whose parent is not in the data (an orphan) hangs under a
+  placeholder node for the missing parent; orphans of the same missing parent
+  share one placeholder; several roots are all kept, ordered by start;
+* a cycle in the parent links is broken at its earliest span (start, then
+  id), which becomes a top-level node and is reported in `problems`;
+* duplicate span ids: children attach to the first (earliest) span with the
+  id, and a Zipkin-style server half sharing its client's id becomes that
+  client's child (as the loader's depth derivation does);
+* every walk is a loop over an explicit stack (a trace can be 10,000 levels
+  deep or 50,000 spans wide).
+
+`flatten()` turns the tree into display rows: depth-limited, a subtree with
+its ancestors as context, or with wide runs of same-name siblings collapsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GUIDE_PIPE = "│  "
+GUIDE_BLANK = "   "
+GUIDE_TEE = "├─ "
+GUIDE_ELBOW = "└─ "
+
+
+class Node:
+    """A span (or a placeholder for a missing parent) and its place in the tree."""
+
+    __slots__ = ("span", "span_id", "parent", "children", "depth", "start_ns", "end_ns",
+                 "missing", "cycle", "size", "errors")
+
+    def __init__(self, span: Any, span_id: str | None, start_ns: int | None, end_ns: int | None,
+                 missing: bool = False):
+        self.span = span
+        self.span_id = span_id
+        self.parent: Node | None = None
+        self.children: list[Node] = []
+        self.depth = 0
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.missing = missing  # a placeholder: the parent id orphans point to
+        self.cycle: tuple[str, ...] | None = None  # where a parent cycle was broken
+        self.size = 1  # spans in the subtree, this one included (0 for a placeholder)
+        self.errors = 0  # error spans in the subtree
+
+    @property
+    def name(self) -> str | None:
+        return None if self.span is None else self.span.name
+
+    @property
+    def is_error(self) -> bool:
+        return self.span is not None and self.span.status == "error"
+
+    @property
+    def duration_ns(self) -> int | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return self.end_ns - self.start_ns
+
+    def __repr__(self) -> str:  # for test failure messages
+        return f"Node({self.span_id!r}, {self.name!r}, depth={self.depth})"
+
+
+@dataclass
+class TraceTree:
+    """The tree of one trace. `roots` are ordered by start; so are all children."""
+
+    roots: list[Node]
+    nodes: list[Node]  # one per span, in input order
+    problems: list[str] = field(default_factory=list)
+    origin_ns: int | None = None  # earliest start
+    end_ns: int | None = None  # latest end
+
+    @property
+    def duration_ns(self) -> int:
+        if self.origin_ns is None or self.end_ns is None:
+            return 0
+        return self.end_ns - self.origin_ns
+
+    @property
+    def span_count(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for n in self.nodes if n.is_error)
+
+    @property
+    def placeholders(self) -> list[Node]:
+        return [r for r in self.roots if r.missing]
+
+    def find(self, span_id: str) -> Node | None:
+        """The first span node with this id (None if absent)."""
+        for n in self.nodes:
+            if n.span_id == span_id:
+                return n
+        return None
+
+    def walk(self, roots: Iterable[Node] | None = None) -> Iterable[Node]:
+        """Pre-order, children in start order, without recursion."""
+        stack = list(reversed(list(self.roots if roots is None else roots)))
+        while stack:
+            n = stack.pop()
+            yield n
+            if n.children:
+                stack.extend(reversed(n.children))
+
+
+def _order_key(n: Node):
+    s = n.start_ns
+    return (s is None, s if s is not None else 0, n.span_id or "", n.name or "")
+
+
+def build_tree(spans: Sequence[Any]) -> TraceTree:
+    """Build the display tree of one trace's spans (see the module docstring)."""
+    nodes = [Node(s, s.span_id, s.start_ns, s.end_ns) for s in spans]
+    problems: list[str] = []
+    # Index: the first span with an id wins, preferring a non-server half.
+    index: dict[str, Node] = {}
+    clients: dict[str, Node] = {}
+    dup_ids: dict[str, int] = {}
+    for n in sorted(nodes, key=_order_key):
+        sid = n.span_id
+        kind = n.span.kind
+        if kind == "client" and sid not in clients:
+            clients[sid] = n
+        cur = index.get(sid)
+        if cur is None:
+            index[sid] = n
+        else:
+            dup_ids[sid] = dup_ids.get(sid, 1) + 1
+            if cur.span.kind == "server" and kind != "server":
+                index[sid] = n
+    for sid, count in sorted(dup_ids.items()):
+        c = clients.get(sid)
+        servers = c is not None and count == 2 and any(
+            n.span.kind == "server" for n in nodes if n.span_id == sid)
+        if not servers:
+            problems.append(f"span id {sid} occurs {count} times; children attach to the earliest")
+
+    placeholders: dict[str, Node] = {}
+    roots: list[Node] = []
+    for n in nodes:
+        s = n.span
+        parent = None
+        if s.kind == "server" and n.span_id in dup_ids:
+            c = clients.get(n.span_id)
+            if c is not None and c is not n:
+                parent = c
+        pid = s.parent_span_id
+        if parent is None and pid:
+            parent = index.get(pid)
+            if parent is None:
+                ph = placeholders.get(pid)
+                if ph is None:
+                    ph = placeholders[pid] = Node(None, pid, None, None, missing=True)
+                    ph.size = 0
+                    roots.append(ph)
+                parent = ph
+            elif parent is n:
+                n.cycle = (n.span_id,)
+                problems.append(f"span {n.span_id} is its own parent; shown as a top-level span")
+                roots.append(n)
+                continue
+        if parent is None:
+            roots.append(n)
+        else:
+            n.parent = parent
+            parent.children.append(n)
+
+    # Reach everything from the roots; what is left hangs in (or under) a cycle.
+    reached = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        reached.add(id(n))
+        stack.extend(n.children)
+    if len(reached) < len(nodes) + len(placeholders):
+        for n in sorted(nodes, key=_order_key):
+            if id(n) in reached:
+                continue
+            # Follow the parents until one repeats: that loop is the cycle.
+            seen: dict[int, int] = {}
+            path: list[Node] = []
+            cur = n
+            while id(cur) not in seen:
+                seen[id(cur)] = len(path)
+                path.append(cur)
+                cur = cur.parent
+            loop = path[seen[id(cur)]:]
+            brk = min(loop, key=_order_key)
+            brk.parent.children.remove(brk)
+            brk.parent = None
+            i = loop.index(brk)
+            order = loop[i:] + loop[:i]  # brk, its parent, that one's parent, ...
+            brk.cycle = tuple(m.span_id for m in order)
+            chain = " -> ".join(m.span_id for m in order) + f" -> {brk.span_id}"
+            problems.append(f"parent cycle {chain} (each span's parent is the next); "
+                            f"broken at {brk.span_id}, shown as a top-level span")
+            roots.append(brk)
+            stack = [brk]
+            while stack:
+                m = stack.pop()
+                reached.add(id(m))
+                stack.extend(m.children)
+
+    # Order children by start, compute depths, subtree sizes and error counts,
+    # and placeholder extents (from their orphans), all without recursion.
+    for n in nodes:
+        if len(n.children) > 1:
+            n.children.sort(key=_order_key)
+    for ph in placeholders.values():
+        ph.children.sort(key=_order_key)
+        starts = [c.start_ns for c in ph.children if c.start_ns is not None]
+        ends = [c.end_ns for c in ph.children if c.end_ns is not None]
+        ph.start_ns = min(starts) if starts else None
+        ph.end_ns = max(ends) if ends else None
+    roots.sort(key=_order_key)
+    order: list[Node] = []
+    stack = list(reversed(roots))
+    while stack:
+        n = stack.pop()
+        order.append(n)
+        if n.children:
+            d = n.depth + 1
+            for c in n.children:
+                c.depth = d
+            stack.extend(reversed(n.children))
+    for n in reversed(order):
+        if n.is_error:
+            n.errors += 1
+        p = n.parent
+        if p is not None:
+            p.size += n.size
+            p.errors += n.errors
+    if placeholders:
+        count = sum(len(p.children) for p in placeholders.values())
+        ids = ", ".join(sorted(placeholders)[:5]) + (" ..." if len(placeholders) > 5 else "")
+        problems.append(f"{count} orphan span(s) whose parent is not in the trace "
+                        f"(missing parent{'s' if len(placeholders) > 1 else ''} {ids})")
+    starts = [n.start_ns for n in nodes if n.start_ns is not None]
+    ends = [n.end_ns for n in nodes if n.end_ns is not None]
+    return TraceTree(roots, nodes, problems, min(starts) if starts else None, max(ends) if ends else None)
+
+
+def ancestors(node: Node) -> list[Node]:
+    """The ancestors of `node`, root first."""
+    out = []
+    p = node.parent
+    while p is not None:
+        out.append(p)
+        p = p.parent
+    out.reverse()
+    return out
+
+
+# --------------------------------------------------------------------------
+# Display rows
+
+
+@dataclass
+class Group:
+    """Same-name siblings shown as one row (`--collapse-over N`)."""
+
+    name: str | None
+    members: list[Node]
+    start_ns: int | None
+    end_ns: int | None
+    min_duration_ns: int | None
+    max_duration_ns: int | None
+    spans: int  # members and their descendants
+    errors: int  # error spans among them
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+
+def _group(name: str | None, members: list[Node]) -> Group:
+    starts = [m.start_ns for m in members if m.start_ns is not None]
+    ends = [m.end_ns for m in members if m.end_ns is not None]
+    durs = [m.duration_ns for m in members if m.duration_ns is not None]
+    return Group(name, members, min(starts) if starts else None, max(ends) if ends else None,
+                 min(durs) if durs else None, max(durs) if durs else None,
+                 sum(m.size for m in members), sum(m.errors for m in members))
+
+
+class Row:
+    """One display row: a span node, a placeholder, or a collapsed group.
+
+    `guides` is the tree prefix of the row (├─ └─ │); `cont` the prefix for
+    lines printed under it (details, attributes). `hidden` counts descendants
+    cut off by the depth limit (`hidden_errors` of them failed); `context`
+    marks an ancestor shown above a `--span` subtree.
+    """
+
+    __slots__ = ("node", "group", "depth", "guides", "cont", "hidden", "hidden_errors", "context")
+
+    def __init__(self, node, group, depth, guides, cont, hidden=0, hidden_errors=0, context=False):
+        self.node: Node | None = node
+        self.group: Group | None = group
+        self.depth: int = depth
+        self.guides: str = guides
+        self.cont: str = cont
+        self.hidden = hidden
+        self.hidden_errors = hidden_errors
+        self.context = context
+
+    def __repr__(self) -> str:
+        what = f"group {self.group.name}x{self.group.count}" if self.group else repr(self.node)
+        return f"Row({self.guides!r}, {what})"
+
+
+def _children_items(node: Node, collapse_over: int | None) -> list:
+    """The children of `node` as display items: Nodes, or Groups of same-name
+    siblings when more than `collapse_over` share a name. A group sits where
+    its first member would."""
+    kids = node.children
+    if not collapse_over or len(kids) <= collapse_over:
+        return kids
+    counts: dict = {}
+    for c in kids:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    big = {name for name, k in counts.items() if k > collapse_over}
+    if not big:
+        return kids
+    items: list = []
+    groups: dict = {}
+    for c in kids:
+        nm = c.name
+        if nm in big:
+            g = groups.get(nm)
+            if g is None:
+                g = groups[nm] = []
+                items.append(g)
+            g.append(c)
+        else:
+            items.append(c)
+    return [_group(it[0].name, it) if isinstance(it, list) else it for it in items]
+
+
+def _prefix(stack: list[bool], last: bool, max_guides: int) -> tuple[str, str]:
+    """The guides of a row whose ancestors' "has more siblings" flags are
+    `stack` (outermost first, roots excluded), and of its continuation lines.
+
+    Beyond `max_guides` levels the outer guides are replaced by the depth in
+    brackets, so a 10,000-deep chain costs O(max_guides) per row, not O(depth).
+    """
+    depth = len(stack)
+    if depth + 1 <= max_guides:
+        outer = "".join(GUIDE_PIPE if more else GUIDE_BLANK for more in stack)
+    else:
+        label = f"[{depth + 1}]"
+        cells = -(-len(label) // 3)
+        keep = max(0, max_guides - 1 - cells)
+        inner = stack[depth - keep:] if keep else []
+        inner_guides = "".join(GUIDE_PIPE if more else GUIDE_BLANK for more in inner)
+        end = GUIDE_ELBOW if last else GUIDE_TEE
+        cont = " " * (3 * cells) + inner_guides + (GUIDE_BLANK if last else GUIDE_PIPE)
+        return label.ljust(3 * cells) + inner_guides + end, cont
+    return outer + (GUIDE_ELBOW if last else GUIDE_TEE), outer + (GUIDE_BLANK if last else GUIDE_PIPE)
+
+
+def flatten(
+    tree: TraceTree,
+    *,
+    focus: Node | None = None,
+    max_depth: int | None = None,
+    collapse_over: int | None = None,
+    max_guides: int = 12,
+) -> list[Row]:
+    """Display rows in pre-order (children by start).
+
+    `focus`: only that span's subtree, under its ancestors (context rows).
+    `max_depth`: levels shown below the top (0 = the top nodes only); a row
+    at the limit counts its hidden descendants. `collapse_over`: more than N
+    same-name siblings become one Group row (their subtrees are not shown).
+    """
+    rows: list[Row] = []
+    if focus is not None:
+        anc = ancestors(focus)
+        for i, a in enumerate(anc):
+            if i == 0:
+                g, c = "", ""
+            else:
+                g, c = _prefix([False] * (i - 1), True, max_guides)
+            rows.append(Row(a, None, i, g, c, context=True))
+        tops: list = [focus]
+        base = len(anc)
+    else:
+        tops = list(tree.roots)
+        base = 0
+    # Stack entries: (item, level below top, flags of the ancestors, is last).
+    # `flags` is shared and trimmed to the level before each push, so a deep
+    # chain does not copy an O(depth) list per row.
+    flags: list[bool] = [False] * max(0, base - 1)
+    stack: list[tuple[Any, int, bool]] = [(t, 0, i == len(tops) - 1) for i, t in reversed(list(enumerate(tops)))]
+    while stack:
+        item, level, last = stack.pop()
+        depth = base + level
+        nflags = depth - 1  # ancestors below the top level
+        if nflags >= 0:
+            del flags[nflags:]
+            guides, cont = _prefix(flags, last, max_guides)
+        else:
+            del flags[:]
+            guides, cont = "", ""
+        if isinstance(item, Group):
+            rows.append(Row(None, item, depth, guides, cont))
+            continue
+        node = item
+        kids = node.children
+        if kids and max_depth is not None and level >= max_depth:
+            rows.append(Row(node, None, depth, guides, cont, hidden=node.size - (0 if node.missing else 1),
+                            hidden_errors=node.errors - (1 if node.is_error else 0)))
+            continue
+        row = Row(node, None, depth, guides, cont)
+        rows.append(row)
+        if not kids:
+            continue
+        # Continuation lines of a row with children draw the child pipe.
+        row.cont = cont + "│"
+        items = _children_items(node, collapse_over)
+        if depth >= 1:
+            flags.append(not last)
+        n = len(items)
+        for j in range(n - 1, -1, -1):
+            stack.append((items[j], level + 1, j == n - 1))
+    return rows

@@ -1,0 +1,688 @@
+"""The waterfall view of one trace (`agtrace show`), like Jaeger's, in a terminal.
+
+One row per span: critical-path and error marks, the tree (├─ └─ │), a type
+glyph, the name and its key facts, the duration, and a bar placed and sized
+to scale across the width, so parallel branches overlap and waits show as
+gaps. Errors, exception events and decision reasoning get a line of their own
+under the span; `--attrs` adds every attribute, event and link.
+
+The view is built once as lines of (text, style) segments. `plain()` joins
+the text (what a pipe, a file, CI logs and the golden tests get: no ANSI
+codes, every column aligned, no trailing blanks); `Waterfall` is also a rich
+renderable, so a terminal gets the same text in colour. Everything from the
+trace is cleaned of control characters before display, so an attribute can
+neither break the alignment nor send escape codes to the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from agtrace.analysis.tree import Group, Node, Row, TraceTree
+from agtrace.timeutil import format_iso_ns
+
+Segment = tuple[str, "str | None"]
+Line = list[Segment]
+
+GLYPHS = {
+    "workflow": "◎", "agent": "●", "llm": "✦", "tool": "▸", "retrieval": "≡", "decision": "◆", "other": "·",
+}
+GLYPH_MISSING = "?"
+MARK_CRITICAL = "*"
+MARK_ERROR = "✗"
+MARK_WIDTH = 3  # "*✗ "
+DUR_WIDTH = 8
+MIN_BAR = 12
+MIN_WIDTH = 40
+
+# Style names used in segments -> rich styles (only used on a colour terminal).
+STYLES = {
+    "head": "bold", "dim": "dim", "key": "dim", "err": "red", "err.b": "bold red", "crit": "bold yellow",
+    "note": "yellow", "fact": "cyan", "decision": "magenta", "ctx": "dim",
+    "bar": "blue", "bar.crit": "yellow", "bar.err": "red", "bar.ctx": "bright_black",
+    "bar.group": "cyan", "bar.missing": "bright_black",
+}
+
+_LEFT_EIGHTHS = "▏▎▍▌▋▊▉█"
+_DENSITY = "░▒▓█"
+
+DECISION_KEYS = ("decision_type", "decision", "decision.type", "decision.outcome", "decision.name",
+                 "gen_ai.decision", "outcome")
+CONFIDENCE_KEYS = ("decision_confidence", "confidence", "decision.confidence", "confidence_score", "score")
+REASONING_KEYS = ("reasoning", "decision.reasoning", "rationale", "reason", "explanation")
+TOOL_KEYS = ("tool.name", "gen_ai.tool.name", "tool_name")
+RESULT_COUNT_KEYS = ("result_count", "tool.result_count", "results.count", "result.count", "results_count",
+                     "retrieval.documents.count", "documents.count", "num_results")
+VERSION_KEYS = ("agent_version", "agent.version", "gen_ai.agent.version")
+
+
+# --------------------------------------------------------------------------
+# Text helpers
+
+
+def _ctrl_table() -> dict[int, str]:
+    t = {c: " " for c in range(0x20)}
+    t[0x7F] = " "
+    for c in range(0x80, 0xA0):
+        t[c] = " "
+    return t
+
+
+_CTRL = _ctrl_table()
+
+
+def clean(text) -> str:
+    """One display line: control characters (newlines, ESC, ...) become spaces."""
+    s = text if isinstance(text, str) else str(text)
+    if s.isprintable():
+        return s
+    return s.translate(_CTRL)
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def cell_len(s: str) -> int:
+    """Terminal cells taken by `s` (wide CJK/emoji count 2, combining marks 0)."""
+    if s.isascii():
+        return len(s)
+    return sum(_char_width(c) for c in s)
+
+
+def fit(s: str, width: int) -> str:
+    """`s` cut to `width` cells, ending in "…" when cut."""
+    if width <= 0:
+        return ""
+    if s.isascii():
+        return s if len(s) <= width else s[: width - 1] + "…"
+    if cell_len(s) <= width:
+        return s
+    out, used = [], 0
+    for ch in s:
+        w = _char_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def format_duration(ns: int | float | None) -> str:
+    """Short, unit-adaptive: 850ns 12µs 3.25ms 48.1ms 245ms 1.24s 12.3s 2m03s 1h02m."""
+    if ns is None:
+        return "?"
+    ns = int(ns)
+    if ns < 0:
+        return "-" + format_duration(-ns)
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 999_500:
+        return f"{ns / 1_000:.0f}µs"
+    if ns < 9_995_000:
+        return f"{ns / 1e6:.2f}ms"
+    if ns < 99_950_000:
+        return f"{ns / 1e6:.1f}ms"
+    if ns < 999_500_000:
+        return f"{ns / 1e6:.0f}ms"
+    if ns < 9_995_000_000:
+        return f"{ns / 1e9:.2f}s"
+    if ns < 59_950_000_000:
+        return f"{ns / 1e9:.1f}s"
+    s = int(round(ns / 1e9))
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    m = s // 60
+    return f"{m // 60}h{m % 60:02d}m"
+
+
+def _num(v) -> str:
+    """A number as written (0.82 stays 0.82, 21.0 becomes 21), at most 4 decimals."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+        if v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        text = repr(v)
+        return text if len(text) <= 8 or "e" in text else f"{v:.4f}".rstrip("0")
+    return clean(v)
+
+
+def _value_text(v) -> str:
+    """An attribute value as one line: strings as they are, the rest as JSON."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+    if isinstance(v, (bool, int)) or v is None:
+        return _num(v) if v is not None else "null"
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:
+        return str(v)
+
+
+def _first(attrs: dict, keys: Sequence[str]):
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------
+# Facts per span type
+
+
+def span_facts(span) -> list[Segment]:
+    """The key facts of a span, for its row: decision and confidence, tool and
+    result count, model and tokens, agent and version."""
+    t = span.type
+    name = span.name or ""
+    out: list[Segment] = []
+    if t == "decision":
+        a = span.attrs()
+        d = _first(a, DECISION_KEYS)
+        c = _first(a, CONFIDENCE_KEYS)
+        if d is not None:
+            out.append((_value_text(d), "decision"))
+        if c is not None:
+            out.append((f"conf {_num(c)}", "decision"))
+    elif t == "llm":
+        model = span.model
+        if model and model not in name:
+            out.append((model, "fact"))
+        i, o = span.input_tokens, span.output_tokens
+        if i is not None or o is not None:
+            out.append((f"{'?' if i is None else i}→{'?' if o is None else o} tok", "fact"))
+    elif t in ("tool", "retrieval"):
+        a = span.attrs()
+        tool = _first(a, TOOL_KEYS)
+        if tool is not None and str(tool) not in name:
+            out.append((_value_text(tool), "fact"))
+        n = _first(a, RESULT_COUNT_KEYS)
+        if n is not None:
+            out.append((f"{_num(n)} result{'' if n == 1 else 's'}", "fact"))
+    elif t == "agent":
+        a = span.attrs()
+        agent = span.own_agent or span.agent
+        if agent and agent not in name:
+            out.append((agent, "fact"))
+        v = _first(a, VERSION_KEYS)
+        if v is not None:
+            v = _value_text(v)
+            out.append((v if v[:1] in "vV" else f"v{v}", "fact"))
+    return [(clean(s), st) for s, st in out]
+
+
+def detail_texts(span) -> list[Segment]:
+    """Lines under a span's row, each one (text, style): the error's status
+    message, its exception events (red for an error span), and a decision's
+    reasoning. A status message repeated by an exception event is shown once."""
+    out: list[Segment] = []
+    is_error = span.status == "error"
+    exceptions = []
+    if span.events and "exception" in span.events:
+        for e in span.event_list():
+            if e.get("name") != "exception":
+                continue
+            ea = e.get("attributes") or {}
+            etype, msg = ea.get("exception.type"), ea.get("exception.message")
+            exceptions.append(": ".join(str(x) for x in (etype, msg) if x not in (None, "")) or "(no message)")
+    if is_error:
+        msg = span.status_message
+        if msg and not any(msg in x for x in exceptions):
+            out.append((f"{MARK_ERROR} {msg}", "err"))
+        elif not msg and not exceptions:
+            out.append((f"{MARK_ERROR} error (no status message)", "err"))
+    for x in exceptions:
+        out.append((f"{MARK_ERROR} exception {x}", "err") if is_error else (f"! exception {x}", "note"))
+    if span.type == "decision":
+        a = span.attrs()
+        r = _first(a, REASONING_KEYS)
+        if r is not None:
+            out.append((f"“{_value_text(r)}”", "dim"))
+        else:
+            steps = sum(1 for e in span.event_list() if e.get("name") == "reasoning_step") if span.events else 0
+            if steps:
+                out.append((f"{steps} reasoning steps (see --attrs)", "dim"))
+    return [(clean(s), st) for s, st in out]
+
+
+def span_type_of(node: Node) -> str | None:
+    return None if node.span is None else (node.span.type or "other")
+
+
+# --------------------------------------------------------------------------
+# Bars
+
+
+def bar_cells(start: float, end: float, width: int) -> tuple[int, str]:
+    """A bar from cell position `start` to `end` (floats, in cells) within
+    `width` cells: (first cell, its characters), with eighth-block edges so
+    that short spans and offsets below one cell still read. Never empty."""
+    a0 = int(round(start * 8))
+    a1 = int(round(end * 8))
+    full = width * 8
+    a0 = min(max(a0, 0), full - 1)
+    a1 = min(max(a1, a0 + 1), full)
+    c0, c1 = a0 // 8, (a1 - 1) // 8
+    if c0 == c1:  # a short bar inside one cell
+        lo, hi = a0 - c0 * 8, a1 - c0 * 8
+        f = hi - lo
+        if f >= 6:
+            ch = "█"
+        elif lo == 0:
+            ch = _LEFT_EIGHTHS[f - 1]
+        elif hi == 8:
+            ch = "▐" if f >= 3 else "▕"
+        elif f >= 3:
+            ch = "▌" if lo + hi < 8 else "▐"
+        else:
+            ch = "▏" if lo + hi < 8 else "▕"
+        return c0, ch
+    f_first = 8 - (a0 - c0 * 8)  # eighths of the first cell covered, from its right
+    first = "█" if f_first >= 6 else "▐" if f_first >= 3 else "▕"
+    last = _LEFT_EIGHTHS[a1 - c1 * 8 - 1]  # eighths of the last cell, from its left
+    chars = [first, "█" * (c1 - c0 - 1), last]
+    return c0, "".join(chars)
+
+
+def density_cells(intervals: Iterable[tuple[float, float]], width: int) -> tuple[int, str]:
+    """A bar for many spans at once: each cell shaded by how many of them are
+    running there (░ ▒ ▓ █, relative to the busiest cell)."""
+    diff = [0] * (width + 1)
+    for s, e in intervals:
+        c0 = min(max(int(s), 0), width - 1)
+        c1 = min(max(int(e - 1e-9) if e > s else c0, c0), width - 1)
+        diff[c0] += 1
+        diff[c1 + 1] -= 1
+    counts, run = [], 0
+    for c in range(width):
+        run += diff[c]
+        counts.append(run)
+    peak = max(counts) if counts else 0
+    if peak == 0:
+        return 0, ""
+    first = next(i for i, k in enumerate(counts) if k)
+    last = max(i for i, k in enumerate(counts) if k)
+    chars = []
+    for k in counts[first:last + 1]:
+        chars.append(" " if k == 0 else _DENSITY[min(3, (4 * k - 1) // peak)])
+    return first, "".join(chars)
+
+
+# --------------------------------------------------------------------------
+# The view
+
+
+class Waterfall:
+    """The rendered view of one trace; `plain()` for text, or print with rich."""
+
+    def __init__(
+        self,
+        tree: TraceTree,
+        rows: Sequence[Row],
+        *,
+        trace_id: str,
+        width: int = 120,
+        critical: set[str] | frozenset[str] | None = None,
+        show_attrs: bool = False,
+        focus: Node | None = None,
+        notes: Sequence[str] = (),
+    ):
+        self.tree = tree
+        self.rows = rows
+        self.trace_id = trace_id
+        self.width = max(int(width), MIN_WIDTH)
+        self.critical = critical
+        self.show_attrs = show_attrs
+        self.focus = focus
+        self.notes = list(notes)
+        self._lines: list[Line] | None = None
+
+    # -- output ------------------------------------------------------------
+    def lines(self) -> list[Line]:
+        if self._lines is None:
+            self._lines = self._build()
+        return self._lines
+
+    def plain(self) -> str:
+        """The view as plain text (no ANSI codes), lines stripped on the right."""
+        return "".join("".join(t for t, _ in line).rstrip() + "\n" for line in self.lines())
+
+    def __rich_console__(self, console, options):
+        from rich.segment import Segment as RichSegment
+        from rich.style import Style
+
+        cache: dict = {}
+
+        def style(name):
+            if name is None:
+                return None
+            s = cache.get(name)
+            if s is None:
+                s = cache[name] = Style.parse(STYLES.get(name, name))
+            return s
+
+        newline = RichSegment.line()
+        for line in self.lines():
+            # Drop trailing blanks so a narrower console does not wrap them.
+            while line and not line[-1][0].strip():
+                line = line[:-1]
+            if line:
+                t, st = line[-1]
+                line = line[:-1] + [(t.rstrip(), st)]
+            for t, st in line:
+                if t:
+                    yield RichSegment(t, style(st))
+            yield newline
+
+    # -- building ----------------------------------------------------------
+    def _window(self) -> tuple[int, int]:
+        if self.focus is not None and self.focus.start_ns is not None and self.focus.end_ns is not None \
+                and self.focus.end_ns > self.focus.start_ns:
+            return self.focus.start_ns, self.focus.end_ns
+        o = self.tree.origin_ns or 0
+        return o, max(self.tree.end_ns or o, o)
+
+    def _row_name(self, row: Row) -> tuple[list[Segment], list[Segment]]:
+        """(name segments, fact segments) of a row, before fitting."""
+        if row.group is not None:
+            g = row.group
+            t = span_type_of(g.members[0]) or "other"
+            name = [(GLYPHS.get(t, "·") + " ", None), (clean(g.name or "(unnamed)"), None),
+                    (f" ×{g.count}", "head")]
+            facts: list[Segment] = [(f"{format_duration(g.min_duration_ns)}…{format_duration(g.max_duration_ns)}", "fact")]
+            if g.spans > g.count:
+                facts.append((f"{g.spans - g.count} spans inside", "dim"))
+            if g.errors:
+                facts.append((f"{g.errors} {MARK_ERROR}", "err.b"))
+            return name, facts
+        node = row.node
+        if node.missing:
+            return ([(GLYPH_MISSING + " ", "note"), (f"missing parent {clean(node.span_id or '')}", "note")],
+                    [("not in the data", "dim")])
+        span = node.span
+        t = span.type or "other"
+        base = "ctx" if row.context else ("err.b" if span.status == "error" else None)
+        name = [(GLYPHS.get(t, "·") + " ", "ctx" if row.context else None),
+                (clean(span.name or "(unnamed)"), base)]
+        facts = []
+        if node.cycle is not None:
+            facts.append(("↻ parent cycle broken here", "note"))
+        if not row.context:
+            facts.extend(span_facts(span))
+        if row.hidden:
+            facts.append((f"+{row.hidden} span{'s' if row.hidden != 1 else ''}", "dim"))
+            if row.hidden_errors:
+                facts.append((f"({row.hidden_errors} {MARK_ERROR})", "err.b"))
+        return name, facts
+
+    def _build(self) -> list[Line]:
+        tree, rows, W = self.tree, self.rows, self.width
+        crit = self.critical or frozenset()
+        w0, w1 = self._window()
+        span_ns = w1 - w0
+        origin = tree.origin_ns or 0
+
+        # Column widths: names first; facts share what is left of the name column.
+        prepared = []
+        need_name = need_all = 8
+        for row in rows:
+            name, facts = self._row_name(row)
+            lead = cell_len(row.guides)
+            nlen = lead + sum(cell_len(t) for t, _ in name)
+            flen = sum(cell_len(t) for t, _ in facts) + 2 * len(facts)
+            need_name = max(need_name, nlen)
+            need_all = max(need_all, nlen + flen)
+            prepared.append((row, name, facts))
+        avail = W - MARK_WIDTH - 1 - DUR_WIDTH - 2
+        cap = max(int(avail * 0.55), min(need_name, int(avail * 0.7)))
+        nw = max(min(need_all, cap), 8)
+        if avail - nw < MIN_BAR:
+            nw = max(8, avail - MIN_BAR)
+        bw = max(avail - nw, 1)
+        scale = bw / span_ns if span_ns > 0 else 0.0
+
+        out: list[Line] = self._header(bw)
+        out.extend(self._axis(nw, bw, w0 - origin, span_ns))
+
+        for row, name, facts in prepared:
+            node = row.node
+            sid = node.span_id if node is not None else None
+            on_path = (row.group is not None and any(m.span_id in crit for m in row.group.members)) or (
+                node is not None and not node.missing and sid in crit)
+            is_err = (node is not None and node.is_error) or (row.group is not None and row.group.errors > 0)
+            mark = [(MARK_CRITICAL, "crit") if on_path else (" ", None),
+                    (MARK_ERROR, "err.b") if is_err else (" ", None), (" ", None)]
+            # Name column: guides, glyph + name (cut last), then facts.
+            segs: list[Segment] = [(row.guides, "dim")]
+            room = nw - cell_len(row.guides)
+            for t, st in name:
+                ft = fit(t, room)
+                if ft:
+                    segs.append((ft, st))
+                    room -= cell_len(ft)
+                if ft != t:
+                    room = 0
+                    break
+            for t, st in facts:
+                if room < 4:
+                    break
+                ft = fit(t, room - 2)
+                segs.append(("  ", None))
+                segs.append((ft, st))
+                room -= 2 + cell_len(ft)
+            segs.append((" " * room, None))
+            # Duration and bar.
+            if row.group is not None:
+                g = row.group
+                dur = format_duration(g.end_ns - g.start_ns) if g.start_ns is not None and g.end_ns is not None else "?"
+                ivals = [((m.start_ns - w0) * scale, (m.end_ns - w0) * scale) for m in g.members
+                         if m.start_ns is not None and m.end_ns is not None] if scale else [(0, 0)]
+                col, bar = density_cells(ivals, bw)
+                bstyle = "bar.crit" if on_path else "bar.err" if is_err else "bar.group"
+            else:
+                dur = format_duration(node.duration_ns)
+                if node.start_ns is None or node.end_ns is None:
+                    col, bar = 0, ""
+                elif scale:
+                    col, bar = bar_cells((node.start_ns - w0) * scale, (node.end_ns - w0) * scale, bw)
+                else:
+                    col, bar = 0, "▏"
+                if node.missing:
+                    bar = "╌" * len(bar)
+                    bstyle = "bar.missing"
+                else:
+                    bstyle = ("bar.ctx" if row.context else "bar.err" if is_err else
+                              "bar.crit" if on_path else "bar")
+            line = mark + segs + [(" ", None), (dur.rjust(DUR_WIDTH), "ctx" if row.context else None),
+                                  ("  ", None), (" " * col, None), (bar, bstyle)]
+            out.append(line)
+            # Lines under the row.
+            if node is not None and node.span is not None and not row.context:
+                pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(cell_len(row.guides) + 2), "dim")]
+                room = max(W - MARK_WIDTH - cell_len(row.guides) - 2, 20)
+                for t, st in detail_texts(node.span):
+                    out.append(pre + [(fit(t, room), st)])
+                if self.show_attrs:
+                    out.extend(pre + seg for seg in self._attr_lines(node, origin))
+            elif row.group is not None and self.show_attrs:
+                pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(cell_len(row.guides) + 2), "dim")]
+                ids = ", ".join(m.span_id or "?" for m in row.group.members)
+                out.append(pre + [("members ", "key"), (ids, None)])
+        return out
+
+    def _header(self, bw: int) -> list[Line]:
+        tree, W = self.tree, self.width
+        top = _primary_root(tree)
+        out: list[Line] = []
+        root_name = clean(top.name) if top is not None and top.name else "(no root span)"
+        out.append([("Trace ", "head"), (self.trace_id, "head"), ("  ", None), (root_name, "head")])
+        service = top.span.service if top is not None and top.span is not None else None
+        errors = tree.error_count
+        facts: list[Segment] = []
+        if service:
+            facts += [("service ", "key"), (clean(service), None)]
+        facts += [("start ", "key"), (format_iso_ns(tree.origin_ns, 3) or "?", None),
+                  ("duration ", "key"), (format_duration(tree.duration_ns), None),
+                  (f"{tree.span_count} span{'s' if tree.span_count != 1 else ''}", None),
+                  (f"{errors} error{'s' if errors != 1 else ''}", "err.b" if errors else None)]
+        n_roots = sum(1 for r in tree.roots if not r.missing) + sum(len(r.children) for r in tree.roots if r.missing)
+        if n_roots > 1:
+            facts.append((f"{n_roots} roots", "note"))
+        out.append(self._joined(facts))
+        agents = sorted({n.span.agent for n in tree.nodes if n.span.agent})
+        if agents:
+            out.extend(self._wrapped("agents  ", [clean(a) for a in agents], ", "))
+        if self.focus is not None:
+            f = self.focus
+            out.append([("  subtree ", "key"), (clean(f.span_id or ""), None), ("  ", None),
+                        (clean(f.name or "?"), "head"),
+                        (f"  {f.size} span{'s' if f.size != 1 else ''}, ancestors shown dimmed", "dim")])
+        types = {n.span.type or "other" for n in tree.nodes}
+        legend: list[Segment] = [("  legend  ", "key")]
+        for t, g in GLYPHS.items():
+            if t in types:
+                legend.append((f"{g} {t}  ", None))
+        if any(r.missing for r in tree.roots):
+            legend.append((f"{GLYPH_MISSING} missing parent  ", "note"))
+        if self.critical is not None:
+            legend.append((f"{MARK_CRITICAL} critical path  ", "crit"))
+        legend.append((f"{MARK_ERROR} error", "err.b"))
+        out.append(legend)
+        for note in tree.problems + self.notes:
+            out.append([("  note: ", "note"), (clean(note), "note")])
+        out.append([])
+        return out
+
+    def _joined(self, facts: list[Segment]) -> Line:
+        """Header facts as "  a · b · c" (a key segment sticks to its value)."""
+        line: Line = [("  ", None)]
+        first = True
+        i = 0
+        while i < len(facts):
+            t, st = facts[i]
+            if not first:
+                line.append((" · ", "dim"))
+            first = False
+            line.append((t, st))
+            if st == "key" and i + 1 < len(facts):
+                line.append(facts[i + 1])
+                i += 1
+            i += 1
+        return line
+
+    def _wrapped(self, label: str, items: list[str], sep: str) -> list[Line]:
+        lines: list[Line] = []
+        cur: Line = [("  " + label, "key")]
+        used = 2 + len(label)
+        indent = " " * used
+        for j, it in enumerate(items):
+            text = it + (sep if j < len(items) - 1 else "")
+            if used + cell_len(text) > self.width and len(cur) > 1:
+                lines.append(cur)
+                cur = [(indent, None)]
+                used = len(indent)
+            cur.append((text, None))
+            used += cell_len(text)
+        lines.append(cur)
+        return lines
+
+    def _axis(self, nw: int, bw: int, offset_ns: int, span_ns: int) -> list[Line]:
+        """Tick labels (offsets from the trace start) and the column headings."""
+        ticks = 4 if bw >= 40 else 2 if bw >= 16 else 1
+        cols = [round(k * (bw - 1) / ticks) for k in range(ticks + 1)]
+        labels = ["0" if offset_ns + span_ns * k / ticks == 0 else
+                  ("+" if self.focus is not None else "") + format_duration(offset_ns + span_ns * k / ticks)
+                  for k in range(ticks + 1)]
+        buf = [" "] * bw
+        taken = -1
+        for k, (c, lab) in enumerate(zip(cols, labels)):
+            if k == 0:
+                s = 0
+            elif k == ticks:
+                s = bw - len(lab)
+            else:
+                s = c - len(lab) // 2
+            if s <= taken or s < 0 or s + len(lab) > bw:
+                continue
+            buf[s:s + len(lab)] = list(lab)
+            taken = s + len(lab)
+        ruler = ["─"] * bw
+        for c in cols:
+            ruler[c] = "┼"
+        ruler[0] = "├"
+        ruler[-1] = "┤"
+        lead = " " * (MARK_WIDTH + nw + 1 + DUR_WIDTH + 2)
+        head = [(" " * MARK_WIDTH, None), ("span".ljust(nw), "key"), (" ", None),
+                ("duration".rjust(DUR_WIDTH), "key"), ("  ", None), ("".join(ruler), "dim")]
+        return [[(lead, None), ("".join(buf), "dim")], head]
+
+    def _attr_lines(self, node: Node, origin: int) -> list[Line]:
+        """Every attribute, event and link of a span, values whole."""
+        span = node.span
+        out: list[Line] = []
+        ident = [("span_id ", "key"), (clean(span.span_id or ""), None)]
+        if span.parent_span_id:
+            ident += [("  parent ", "key"), (clean(span.parent_span_id), None)]
+        ident += [("  kind ", "key"), (clean(span.kind or "?"), None),
+                  ("  status ", "key"), (clean(span.status or "?"), "err" if span.status == "error" else None)]
+        if span.service:
+            ident += [("  service ", "key"), (clean(span.service), None)]
+        if node.start_ns is not None:
+            off = node.start_ns - origin
+            ident += [("  start ", "key"), (f"+{format_duration(off)}" if off else "0", None)]
+        if span.agent:
+            ident += [("  agent ", "key"), (clean(span.agent), None)]
+        out.append(ident)
+        for k, v in span.attrs().items():
+            out.extend(_kv_lines(f"{k}: ", v))
+        for e in span.event_list():
+            at = e.get("time_ns")
+            when = f" @+{format_duration(at - origin)}" if isinstance(at, int) else ""
+            out.append([("event ", "key"), (clean(e.get("name") or "?"), "note"), (when, "dim")])
+            for k, v in (e.get("attributes") or {}).items():
+                out.extend(_kv_lines(f"  {k}: ", v))
+        for ln in span.links:
+            if ln.linked_trace_id == self.trace_id:
+                target = self.tree.find(ln.linked_span_id or "")
+                what = f"→ {ln.linked_span_id} {target.name if target is not None else '(not in this trace)'}"
+            else:
+                what = f"→ trace {ln.linked_trace_id or '?'} span {ln.linked_span_id or '?'}"
+            out.append([("link ", "key"), (clean(what), None), (f" ({clean(ln.ref_type or 'link')})", "dim")])
+            for k, v in ln.attrs().items():
+                out.extend(_kv_lines(f"  {k}: ", v))
+        return out
+
+
+def _kv_lines(key: str, value) -> list[Line]:
+    """`key: value`, the value whole; a multi-line string continues below, indented."""
+    text = _value_text(value)
+    parts = text.splitlines() or [""]
+    lines = [[(clean(key), "key"), (clean(parts[0]), None)]]
+    pad = " " * (cell_len(key) + 2)
+    for p in parts[1:]:
+        lines.append([(pad, None), (clean(p), None)])
+    return lines
+
+
+def _primary_root(tree: TraceTree) -> Node | None:
+    """The trace's main root: a true root before an orphan, then the longest."""
+    best, key = None, None
+    for r in tree.roots:
+        cands = r.children if r.missing else [r]
+        for n in cands:
+            k = (0 if (not r.missing and n.span.parent_span_id is None) else 1,
+                 -(n.duration_ns or 0), n.start_ns or 0, n.span_id or "")
+            if key is None or k < key:
+                best, key = n, k
+    return best
