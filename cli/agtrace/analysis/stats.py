@@ -1,0 +1,560 @@
+"""Grouped statistics over spans and traces: the SQL behind `agtrace stats`.
+
+Why SQL and not Python: a store holds millions of spans and the answer is a
+handful of rows, so every figure (counts, percentiles, streaks, buckets) is
+computed by DuckDB in one query and only the groups come back.
+
+Definitions (stated because tests and users compare against them):
+
+* percentiles are DuckDB's `quantile_cont`: linear interpolation between the
+  two closest ranks (R type 7, numpy's default "linear"): for sorted values
+  x[0..n-1], p-th percentile = x[f] + (x[c] - x[f]) * (h - f), h = (n-1) p,
+  f = floor(h), c = ceil(h);
+* `share` is a group's count over the total of the rows grouped: the spans
+  (or traces) that matched `where` and have every `--by` key, plus those
+  without a key when `include_missing` is on; shares therefore sum to 1;
+* the confidence of a span is its `decision_confidence` attribute, else its
+  `confidence` attribute (numbers, or strings that hold a number);
+* an attribute group key is the attribute's text value (the scalar, or element
+  0 of an array), the span's else the resource's, as in the filter language;
+  a group whose values are all numbers (or all booleans) is reported as such.
+
+Attribute keys are joined (`spans JOIN attrs ON sid AND key`) rather than
+taken from `agtrace.query.field_expr`, whose correlated scalar subqueries are
+slower on large stores (see benchmarks/bench_stats.py); intrinsic keys and
+everything else (`parent.x`, `trace.x`) use `field_expr`, so a name means the
+same here as in a filter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from agtrace.errors import UsageError
+from agtrace.timeutil import format_iso_ns
+
+CONFIDENCE_KEYS = ("decision_confidence", "confidence")
+MISSING = None  # the key value of the "(missing)" group in data formats
+
+Sql = tuple[str, list]
+
+
+# -- building blocks ----------------------------------------------------------------
+
+
+@dataclass
+class _Query:
+    """SELECT items, joins and conditions of the per-span CTE, each with its params.
+
+    Kept apart because `?` placeholders bind in text order: SELECT list,
+    then FROM/JOIN, then WHERE.
+    """
+
+    select: list[Sql] = field(default_factory=list)
+    joins: list[Sql] = field(default_factory=list)
+    where: list[Sql] = field(default_factory=list)
+    n_alias: int = 0
+
+    def alias(self, prefix: str) -> str:
+        self.n_alias += 1
+        return f"_{prefix}{self.n_alias}"
+
+    def sql(self, source: str = "spans s") -> Sql:
+        params: list = []
+        sel = []
+        for text, p in self.select:
+            sel.append(text)
+            params += p
+        joins = []
+        for text, p in self.joins:
+            joins.append(text)
+            params += p
+        conds = []
+        for text, p in self.where:
+            conds.append(f"({text})")
+            params += p
+        where = (" WHERE " + " AND ".join(conds)) if conds else ""
+        return f"SELECT {', '.join(sel)} FROM {source} {' '.join(joins)}{where}", params
+
+
+@dataclass(frozen=True)
+class Key:
+    """A `--by` key: the output column `label` and how the CTE computes it."""
+
+    label: str
+    text: str  # as the user wrote it
+
+
+def _has_resource_key(con, key: str) -> bool:
+    # resource_attrs is tiny (one row per resource attribute), so asking is
+    # cheaper than always joining it for the span-else-resource rule.
+    return con.execute("SELECT 1 FROM resource_attrs WHERE key = ? LIMIT 1", [key]).fetchone() is not None
+
+
+def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = "s") -> None:
+    """Add group key `i` as columns g{i} (value) and vt{i} (attribute value type)."""
+    from agtrace.query import field_expr, parse_field
+    from agtrace.query.fields import ANY_ATTR, RESOURCE_ATTR, SPAN_ATTR
+
+    f = parse_field(name)
+    kind = "JOIN" if required else "LEFT JOIN"
+    cond = "coalesce({a}.idx, 0) = 0"
+    if f.up == 0 and f.scope in (SPAN_ATTR, ANY_ATTR):
+        a = q.alias("k")
+        use_res = f.scope == ANY_ATTR and _has_resource_key(con, f.name)
+        if not use_res:
+            q.joins.append((f"{kind} attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
+            q.select.append((f"{a}.str_val AS g{i}, {a}.vtype AS vt{i}", []))
+            return
+        r = q.alias("r")
+        q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
+        q.joins.append((f"LEFT JOIN resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
+                        f" AND {cond.format(a=r)}", [f.name]))
+        q.select.append((f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.str_val ELSE {r}.str_val END AS g{i}, "
+                         f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.vtype ELSE {r}.vtype END AS vt{i}", []))
+        if required:
+            q.where.append((f"{a}.sid IS NOT NULL OR {r}.resource_id IS NOT NULL", []))
+        return
+    if f.up == 0 and f.scope == RESOURCE_ATTR:
+        r = q.alias("r")
+        q.joins.append((f"{kind} resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
+                        f" AND {cond.format(a=r)}", [f.name]))
+        q.select.append((f"{r}.str_val AS g{i}, {r}.vtype AS vt{i}", []))
+        return
+    sql, params = field_expr(name)
+    if alias != "s":
+        # field_expr is written over alias `s`; the traces query names the root span `s` too.
+        raise AssertionError("field_expr keys need alias s")
+    q.select.append((f"{sql} AS g{i}, NULL::VARCHAR AS vt{i}", params))
+    if required:
+        q.where.append((f"{sql} IS NOT NULL", params))
+
+
+def _add_numeric(con, q: _Query, name: str, col: str) -> None:
+    """A numeric per-span value for --metric, as column `col`."""
+    from agtrace.query import field_numeric_expr, parse_field
+    from agtrace.query.fields import ANY_ATTR, RESOURCE_ATTR, SPAN_ATTR
+
+    f = parse_field(name)
+    if f.up == 0 and f.scope in (SPAN_ATTR, ANY_ATTR, RESOURCE_ATTR):
+        parts = []
+        if f.scope != RESOURCE_ATTR:
+            a = q.alias("m")
+            q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = s.sid AND {a}.key = ? AND {a}.idx IS NULL", [f.name]))
+            parts.append(f"{a}.num_val")
+        if f.scope == RESOURCE_ATTR or _has_resource_key(con, f.name):
+            r = q.alias("mr")
+            q.joins.append((f"LEFT JOIN resource_attrs {r} ON {r}.resource_id = s.resource_id AND {r}.key = ?"
+                            f" AND {r}.idx IS NULL", [f.name]))
+            parts.append(f"{r}.num_val")
+        expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+        q.select.append((f"{expr} AS {col}", []))
+        return
+    sql, params = field_numeric_expr(name)
+    q.select.append((f"CAST({sql} AS DOUBLE) AS {col}", params))
+
+
+def _add_confidence(q: _Query) -> None:
+    c1, c2 = q.alias("c"), q.alias("c")
+    for a, key in ((c1, CONFIDENCE_KEYS[0]), (c2, CONFIDENCE_KEYS[1])):
+        q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = s.sid AND {a}.key = ? AND {a}.idx IS NULL", [key]))
+    q.select.append((f"coalesce({c1}.num_val, {c2}.num_val) AS conf", []))
+
+
+def _add_where(q: _Query, where) -> None:
+    if where is not None and not getattr(where, "is_trivial", False) and where.sql:
+        q.where.append((where.sql, list(where.params)))
+
+
+def check_keys(by: list[str]) -> list[Key]:
+    """Validate `--by` names (parse errors are ExpressionErrors) and label them."""
+    from agtrace.query import parse_field
+
+    keys = []
+    seen = set()
+    for text in by:
+        name = text.strip()
+        parse_field(name)
+        if name in seen:
+            raise UsageError(f"--by {name} is given twice")
+        seen.add(name)
+        keys.append(Key(name, name))
+    return keys
+
+
+# -- value shaping ------------------------------------------------------------------
+
+
+def _ms(ns) -> float | None:
+    return None if ns is None else round(ns / 1e6, 3)
+
+
+def _num(v, digits: int = 6):
+    """A float rounded for output; integral sums as ints."""
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return None
+        if v.is_integer() and abs(v) < 2 ** 53:
+            return int(v)
+        return round(v, digits)
+    return v
+
+
+def _typed(value, all_numeric, all_bool):
+    """An attribute group value back as a number / bool when every value was one."""
+    if value is None or not isinstance(value, str):
+        return value
+    if all_bool:
+        return value == "true"
+    if all_numeric:
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                f = float(value)
+                return f if not (math.isnan(f) or math.isinf(f)) else value
+            except ValueError:
+                return value
+    return value
+
+
+def _key_selects(n: int) -> str:
+    return ", ".join(f"g{i}, bool_and(vt{i} IN ('int', 'double')) AS num{i}, bool_and(vt{i} = 'bool') AS bool{i}"
+                     for i in range(n))
+
+
+def _key_values(row, n: int, offset: int = 0) -> list:
+    return [_typed(row[offset + 3 * i], row[offset + 3 * i + 1], row[offset + 3 * i + 2]) for i in range(n)]
+
+
+def metric_columns(metrics: list[str]) -> list[str]:
+    return [f"{m}_{s}" for m in metrics for s in ("sum", "avg", "p95")]
+
+
+# -- results ------------------------------------------------------------------------
+
+
+@dataclass
+class StatsResult:
+    """Rows (dicts keyed by column) in output order, plus what the footer says."""
+
+    rows: list[dict]
+    columns: list[str]
+    keys: list[str]
+    total: int  # spans / traces grouped (the denominator of share)
+    missing: int = 0  # spans / traces left out for lacking a key
+    unit: str = "spans"
+
+
+DURATION_COLUMNS = ["avg_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
+
+
+def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
+               metrics: list[str] = (), rate=None) -> StatsResult:
+    """Per-group span statistics (`agtrace stats --by KEY ...`).
+
+    `where` and `rate` are compiled filters (`agtrace.query.Filter`); `rate`
+    adds `rate_count` / `rate`: how many spans of each group match it.
+    """
+    keys = check_keys(by)
+    metrics = list(dict.fromkeys(m.strip() for m in metrics))
+    q = _Query()
+    q.select.append(("s.status, s.duration_ns, s.input_tokens, s.output_tokens", []))
+    for i, k in enumerate(keys):
+        _add_key(con, q, k.text, i, required=not include_missing)
+    _add_confidence(q)
+    for j, m in enumerate(metrics):
+        _add_numeric(con, q, m, f"m{j}")
+    if rate is not None:
+        q.select.append((f"({rate.sql}) AS hit", list(rate.params)))
+    _add_where(q, where)
+    base, params = q.sql()
+    n = len(keys)
+    aggs = [
+        "count(*)", "count(*) FILTER (WHERE status = 'error')", "avg(duration_ns)",
+        "quantile_cont(duration_ns, [0.5, 0.95, 0.99])", "max(duration_ns)",
+        "avg(conf)", "min(conf)", "count(conf)",
+        "sum(input_tokens)", "sum(output_tokens)", "count(input_tokens) + count(output_tokens)",
+    ]
+    for j in range(len(metrics)):
+        aggs += [f"sum(m{j})", f"avg(m{j})", f"quantile_cont(m{j}, 0.95)"]
+    if rate is not None:
+        aggs.append("count(*) FILTER (WHERE hit)")
+    group = f"GROUP BY {', '.join(f'g{i}' for i in range(n))}" if n else ""
+    sel = (_key_selects(n) + ", " if n else "") + ", ".join(aggs)
+    rows = con.execute(f"WITH b AS ({base}) SELECT {sel} FROM b {group}", params).fetchall()
+
+    total = sum(r[3 * n] for r in rows)
+    missing = 0
+    if not include_missing and n:
+        wq = _Query()
+        wq.select.append(("count(*)", []))
+        _add_where(wq, where)
+        all_sql, all_params = wq.sql()
+        missing = con.execute(all_sql, all_params).fetchone()[0] - total
+    has_conf = any(r[3 * n + 7] for r in rows)
+    has_tokens = any(r[3 * n + 10] for r in rows)
+    columns = [k.label for k in keys] + ["count", "share", "error_count"] + DURATION_COLUMNS
+    if rate is not None:
+        columns += ["rate_count", "rate"]
+    if has_conf:
+        columns += ["avg_confidence", "min_confidence"]
+    if has_tokens:
+        columns += ["input_tokens", "output_tokens"]
+    columns += metric_columns(metrics)
+    out = []
+    for r in rows:
+        vals = _key_values(r, n)
+        a = r[3 * n:]
+        count = a[0]
+        q50, q95, q99 = (a[3] or [None, None, None])
+        row = {k.label: v for k, v in zip(keys, vals)}
+        row.update({
+            "count": count, "share": _share(count, total), "error_count": a[1],
+            "avg_ms": _ms(a[2]), "p50_ms": _ms(q50), "p95_ms": _ms(q95), "p99_ms": _ms(q99), "max_ms": _ms(a[4]),
+        })
+        if rate is not None:
+            hits = a[11 + 3 * len(metrics)]
+            row["rate_count"] = hits
+            row["rate"] = _share(hits, count)
+        if has_conf:
+            row["avg_confidence"] = _num(a[5], 4)
+            row["min_confidence"] = _num(a[6], 4)
+        if has_tokens:
+            row["input_tokens"] = a[8]
+            row["output_tokens"] = a[9]
+        for j, m in enumerate(metrics):
+            s, av, p = a[11 + 3 * j: 14 + 3 * j]
+            row[f"{m}_sum"] = _num(s)
+            row[f"{m}_avg"] = _num(av)
+            row[f"{m}_p95"] = _num(p)
+        out.append(row)
+    return StatsResult(out, columns, [k.label for k in keys], total, missing, "spans")
+
+
+def _share(part, whole):
+    return round(part / whole, 6) if whole else None
+
+
+def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False, rate=None) -> StatsResult:
+    """Per-group trace statistics (`agtrace stats --traces`).
+
+    Groups are keyed by the root span (default: its name, as `root_name`);
+    `where` keeps traces with at least one matching span; `rate` counts the
+    traces of each group containing a span that matches it.
+    """
+    keys = check_keys(by) if by else []
+    q = _Query()
+    q.select.append(("t.trace_id, t.duration_ns, t.error_count", []))
+    if keys:
+        q.joins.append(("LEFT JOIN spans s ON s.trace_id = t.trace_id AND s.span_id = t.root_span_id AND s.is_root", []))
+        for i, k in enumerate(keys):
+            _add_key(con, q, k.text, i, required=not include_missing)
+        labels = [k.label for k in keys]
+    else:
+        q.select.append(("t.root_name AS g0, NULL::VARCHAR AS vt0", []))
+        if not include_missing:
+            q.where.append(("t.root_name IS NOT NULL", []))
+        labels = ["root_name"]
+    if rate is not None:
+        q.select.append((f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {rate.sql}) AS hit", list(rate.params)))
+    if where is not None and not where.is_trivial:
+        q.where.append((f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {where.sql})", list(where.params)))
+    base, params = q.sql("traces t")
+    n = len(labels)
+    aggs = ["count(*)", "count(*) FILTER (WHERE error_count > 0)", "avg(duration_ns)",
+            "quantile_cont(duration_ns, [0.5, 0.95, 0.99])", "max(duration_ns)"]
+    if rate is not None:
+        aggs.append("count(*) FILTER (WHERE hit)")
+    sel = _key_selects(n) + ", " + ", ".join(aggs)
+    group = "GROUP BY " + ", ".join(f"g{i}" for i in range(n))
+    rows = con.execute(f"WITH b AS ({base}) SELECT {sel} FROM b {group}", params).fetchall()
+    total = sum(r[3 * n] for r in rows)
+    missing = 0
+    if not include_missing:
+        wq = _Query()
+        wq.select.append(("count(*)", []))
+        if where is not None and not where.is_trivial:
+            wq.where.append((f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {where.sql})", list(where.params)))
+        all_sql, all_params = wq.sql("traces t")
+        missing = con.execute(all_sql, all_params).fetchone()[0] - total
+    columns = labels + ["count", "share", "error_count", "error_rate"] + DURATION_COLUMNS
+    if rate is not None:
+        columns += ["rate_count", "rate"]
+    out = []
+    for r in rows:
+        vals = _key_values(r, n)
+        a = r[3 * n:]
+        q50, q95, q99 = (a[3] or [None, None, None])
+        row = dict(zip(labels, vals))
+        row.update({
+            "count": a[0], "share": _share(a[0], total), "error_count": a[1], "error_rate": _share(a[1], a[0]),
+            "avg_ms": _ms(a[2]), "p50_ms": _ms(q50), "p95_ms": _ms(q95), "p99_ms": _ms(q99), "max_ms": _ms(a[4]),
+        })
+        if rate is not None:
+            row["rate_count"] = a[5]
+            row["rate"] = _share(a[5], a[0])
+        out.append(row)
+    return StatsResult(out, columns, labels, total, missing, "traces")
+
+
+STREAK_COLUMNS = ["streak", "total", "start", "end", "start_trace_id", "start_span_id", "end_trace_id", "end_span_id"]
+
+
+def streaks(con, by: list[str], *, where=None) -> StatsResult:
+    """For each agent, its longest run of the same `by` value(s) in time order.
+
+    Spans carrying the key(s) are ordered per agent by start time (then by
+    load order); a run is a maximal sequence of equal values (gaps and
+    islands: the difference of two row numbers is constant along a run).
+    `total` is how many of the agent's spans carry the key; `start`/`end` are
+    the start times of the run's first and last span. Ties go to the earlier
+    run. Spans without an agent form one group with agent null.
+    """
+    keys = [k for k in check_keys(by) if k.text != "agent"]
+    if not keys:
+        raise UsageError("--streaks needs a --by key other than agent", hint="e.g. agtrace stats --streaks --by decision_type")
+    q = _Query()
+    q.select.append(("s.sid, s.agent AS ag, s.start_ns, s.trace_id, s.span_id", []))
+    for i, k in enumerate(keys):
+        _add_key(con, q, k.text, i, required=True)
+    _add_where(q, where)
+    base, params = q.sql()
+    n = len(keys)
+    gs = ", ".join(f"g{i}" for i in range(n))
+    sql = f"""
+    WITH b AS ({base}),
+    r AS (
+        SELECT *, row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid) AS rn,
+               row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid)
+               - row_number() OVER (PARTITION BY ag, {gs} ORDER BY start_ns, sid) AS isl
+        FROM b
+    ),
+    runs AS (
+        SELECT ag, {_key_selects(n)}, count(*) AS n, min(rn) AS first_rn,
+               arg_min(start_ns, rn) AS first_ns, arg_max(start_ns, rn) AS last_ns,
+               arg_min(trace_id, rn) AS first_trace, arg_min(span_id, rn) AS first_span,
+               arg_max(trace_id, rn) AS last_trace, arg_max(span_id, rn) AS last_span
+        FROM r GROUP BY ag, {gs}, isl
+    )
+    SELECT ag, {", ".join(f"g{i}, num{i}, bool{i}" for i in range(n))}, n, sum(n) OVER (PARTITION BY ag),
+           first_ns, last_ns, first_trace, first_span, last_trace, last_span
+    FROM runs
+    QUALIFY row_number() OVER (PARTITION BY ag ORDER BY n DESC, first_rn) = 1
+    """
+    rows = con.execute(sql, params).fetchall()
+    labels = [k.label for k in keys]
+    out = []
+    for r in rows:
+        vals = _key_values(r, n, offset=1)
+        a = r[1 + 3 * n:]
+        row = {"agent": r[0]}
+        row.update(zip(labels, vals))
+        row.update({
+            "streak": a[0], "total": int(a[1]), "start": format_iso_ns(a[2]), "end": format_iso_ns(a[3]),
+            "start_trace_id": a[4], "start_span_id": a[5], "end_trace_id": a[6], "end_span_id": a[7],
+        })
+        out.append(row)
+    total = sum(r["total"] for r in out)
+    return StatsResult(out, ["agent"] + labels + STREAK_COLUMNS, ["agent"] + labels, total, 0, "spans")
+
+
+def timeline(con, by: list[str], every_ns: int, *, where=None, include_missing: bool = False) -> StatsResult:
+    """Span counts per time bucket and group (`agtrace stats --timeline`).
+
+    Buckets are `every_ns` wide, aligned to the Unix epoch (so 1h buckets
+    start on the hour, UTC), keyed by span start time; `share` is the
+    group's part of its bucket. Buckets without spans are not listed.
+    """
+    if every_ns <= 0:
+        raise UsageError("--every must be a positive duration", hint="e.g. --every 1h or --every 15m")
+    keys = check_keys(by)
+    q = _Query()
+    q.select.append(("s.start_ns // ? * ? AS bucket, s.status", [every_ns, every_ns]))
+    for i, k in enumerate(keys):
+        _add_key(con, q, k.text, i, required=not include_missing)
+    _add_where(q, where)
+    base, params = q.sql()
+    n = len(keys)
+    gs = "".join(f", g{i}" for i in range(n))
+    ks = (", " + _key_selects(n)) if n else ""
+    rows = con.execute(
+        f"WITH b AS ({base}) SELECT bucket{ks}, count(*), count(*) FILTER (WHERE status = 'error') "
+        f"FROM b GROUP BY bucket{gs}", params).fetchall()
+    per_bucket: dict[int, int] = {}
+    for r in rows:
+        per_bucket[r[0]] = per_bucket.get(r[0], 0) + r[1 + 3 * n]
+    total = sum(per_bucket.values())
+    missing = 0
+    if not include_missing and n:
+        wq = _Query()
+        wq.select.append(("count(*)", []))
+        _add_where(wq, where)
+        all_sql, all_params = wq.sql()
+        missing = con.execute(all_sql, all_params).fetchone()[0] - total
+    labels = [k.label for k in keys]
+    out = []
+    for r in rows:
+        count = r[1 + 3 * n]
+        row = {"bucket": format_iso_ns(r[0], precision=0 if every_ns % 1_000_000_000 == 0 else 6)}
+        row.update(zip(labels, _key_values(r, n, offset=1)))
+        row.update({"count": count, "share": _share(count, per_bucket[r[0]]), "error_count": r[2 + 3 * n],
+                    "_bucket_ns": r[0]})
+        out.append(row)
+    return StatsResult(out, ["bucket"] + labels + ["count", "share", "error_count"], labels, total, missing, "spans")
+
+
+# -- ordering -----------------------------------------------------------------------
+
+SORT_ALIASES = {
+    "errors": "error_count", "avg": "avg_ms", "p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms",
+    "max": "max_ms", "confidence": "avg_confidence", "key": None,
+}
+
+
+def sort_rows(result: StatsResult, sort: str | None, *, reverse: bool = False, default: str = "count") -> None:
+    """Order rows in place: numbers largest first, keys alphabetically, then by keys.
+
+    `sort` is an output column or an alias (errors, avg, p50, p95, p99, max,
+    confidence, key); missing values go last. The timeline keeps buckets in
+    time order and sorts within each bucket.
+    """
+    name = (sort or default).strip()
+    col = SORT_ALIASES.get(name, name) if name in SORT_ALIASES else name
+    if name == "key":
+        col = result.keys[0] if result.keys else default
+    if col not in result.columns:
+        choices = [c for c in result.columns if c not in ("bucket",)] + [a for a in SORT_ALIASES
+                                                                        if (SORT_ALIASES[a] in result.columns or a == "key")]
+        raise UsageError(f"cannot sort by '{name}'", hint="sort by one of: " + ", ".join(dict.fromkeys(choices)))
+    is_key = col in result.keys or col in ("start_trace_id", "start_span_id", "end_trace_id", "end_span_id", "start", "end")
+
+    def keytuple(row):
+        return tuple(_sortable(row.get(k)) for k in result.keys)
+
+    def primary(row):
+        v = row.get(col)
+        if is_key:
+            return _sortable(v)
+        return (v is None, -(v if isinstance(v, (int, float)) else 0))
+
+    rows = sorted(result.rows, key=lambda r: (primary(r), keytuple(r)), reverse=False)
+    if reverse:
+        rows.reverse()
+    if "_bucket_ns" in (rows[0] if rows else {}):
+        rows.sort(key=lambda r: r["_bucket_ns"])  # stable: keeps the order within a bucket
+    result.rows[:] = rows
+
+
+def _sortable(v):
+    """A total order over mixed key values: missing last, numbers before text."""
+    if v is None:
+        return (2, 0, "")
+    if isinstance(v, bool):
+        return (1, 0, str(v).lower())
+    if isinstance(v, (int, float)):
+        return (0, v, "")
+    return (1, 0, str(v))
