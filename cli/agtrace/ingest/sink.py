@@ -61,42 +61,52 @@ def _dumps(v) -> str:
         return orjson.dumps(clean_json(v), option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _attr_rows(owner, attrs: dict, o, k, ix, vt, sv, nv) -> None:
-    """Append the typed key/value rows of one attribute dict (see store.py)."""
+def _attr_rows(owner, attrs: dict, ap) -> None:
+    """Append the typed key/value rows of one attribute dict (see store.py).
+
+    Rows are tuples (owner, key, idx, vtype, str_val, num_val) appended with
+    one call each: transposed to columns only when a batch is flushed.
+    """
     for key, v in attrs.items():
         t = type(v)
         if t is str:
-            o(owner); k(key); ix(None); vt("string"); sv(v); nv(None)
+            ap((owner, key, None, "string", v, None))
         elif t is int:
-            o(owner); k(key); ix(None); vt("int"); sv(str(v)); nv(float(v) if -1e300 < v < 1e300 else None)
+            ap((owner, key, None, "int", str(v), float(v) if -1e300 < v < 1e300 else None))
         elif t is float:
-            o(owner); k(key); ix(None); vt("double"); sv(repr(v)); nv(v)
+            ap((owner, key, None, "double", repr(v), v))
         elif t is bool:
-            o(owner); k(key); ix(None); vt("bool"); sv("true" if v else "false"); nv(None)
+            ap((owner, key, None, "bool", "true" if v else "false", None))
         elif t is list:
             if not v:
-                o(owner); k(key); ix(None); vt("array"); sv("[]"); nv(None)
+                ap((owner, key, None, "array", "[]", None))
             for i, e in enumerate(v):
                 te = type(e)
-                o(owner); k(key); ix(i)
                 if te is str:
-                    vt("string"); sv(e); nv(None)
+                    ap((owner, key, i, "string", e, None))
                 elif te is bool:
-                    vt("bool"); sv("true" if e else "false"); nv(None)
+                    ap((owner, key, i, "bool", "true" if e else "false", None))
                 elif te is int:
-                    vt("int"); sv(str(e)); nv(float(e) if -1e300 < e < 1e300 else None)
+                    ap((owner, key, i, "int", str(e), float(e) if -1e300 < e < 1e300 else None))
                 elif te is float:
-                    vt("double"); sv(repr(e)); nv(e)
+                    ap((owner, key, i, "double", repr(e), e))
                 elif e is None:
-                    vt("null"); sv(None); nv(None)
+                    ap((owner, key, i, "null", None, None))
                 else:
-                    vt("array" if te is list else "kvlist"); sv(_dumps(e)); nv(None)
+                    ap((owner, key, i, "array" if te is list else "kvlist", _dumps(e), None))
         elif t is dict:
-            o(owner); k(key); ix(None); vt("kvlist"); sv(_dumps(v)); nv(None)
+            ap((owner, key, None, "kvlist", _dumps(v), None))
         elif v is None:
-            o(owner); k(key); ix(None); vt("null"); sv(None); nv(None)
+            ap((owner, key, None, "null", None, None))
         else:
-            o(owner); k(key); ix(None); vt("string"); sv(str(v)); nv(None)
+            ap((owner, key, None, "string", str(v), None))
+
+
+def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    if not rows:
+        return schema.empty_table()
+    cols = list(zip(*rows))
+    return pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
 
 @dataclass
@@ -139,11 +149,11 @@ class SpanSink:
         self._reset()
 
     def _reset(self) -> None:
-        self.cols = {name: [] for name in SPAN_SCHEMA.names}
-        self.acols = {name: [] for name in ATTR_SCHEMA.names}
-        self.lcols = {name: [] for name in LINK_SCHEMA.names}
-        self.rcols = {name: [] for name in RES_SCHEMA.names}
-        self.racols = {name: [] for name in RES_ATTR_SCHEMA.names}
+        self.rows: list[tuple] = []
+        self.arows: list[tuple] = []
+        self.lrows: list[tuple] = []
+        self.rrows: list[tuple] = []
+        self.rarows: list[tuple] = []
         self.count = 0
 
     # -- resources ---------------------------------------------------------
@@ -161,11 +171,8 @@ class SpanSink:
         if rid is None:
             rid = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
             self._resource_ids[key] = rid
-            r = self.rcols
-            r["resource_id"].append(rid); r["service"].append(service); r["attributes"].append(text)
-            ra = self.racols
-            _attr_rows(rid, clean_json(attributes), ra["resource_id"].append, ra["key"].append, ra["idx"].append,
-                       ra["vtype"].append, ra["str_val"].append, ra["num_val"].append)
+            self.rrows.append((rid, service, text))
+            _attr_rows(rid, clean_json(attributes), self.rarows.append)
         return rid, service
 
     # -- spans -------------------------------------------------------------
@@ -224,44 +231,35 @@ class SpanSink:
             attributes = clean_json(attributes)
             attr_text = _dumps(attributes)
         agent, typ, model, in_tok, out_tok, session = derive(name, attributes, events)
-        c = self.cols
-        c["sid"].append(sid); c["trace_id"].append(trace_id); c["span_id"].append(span_id)
-        c["parent_span_id"].append(parent_span_id); c["name"].append(name); c["kind"].append(kind)
-        c["status"].append(status); c["status_message"].append(status_message or None)
-        c["start_ns"].append(start_ns); c["end_ns"].append(end_ns); c["service"].append(service)
-        c["resource_id"].append(resource_id); c["scope_name"].append(scope_name)
-        c["scope_version"].append(scope_version); c["attributes"].append(attr_text)
-        c["events"].append(_dumps(events) if events else None)
-        c["own_agent"].append(agent); c["type"].append(typ); c["model"].append(model)
-        c["input_tokens"].append(in_tok if in_tok is None or _INT64_MIN <= in_tok <= _INT64_MAX else None)
-        c["output_tokens"].append(out_tok if out_tok is None or _INT64_MIN <= out_tok <= _INT64_MAX else None)
-        c["session"].append(session)
-        c["source"].append(f"{st.path}:{line}" if line is not None else st.path)
-        a = self.acols
-        _attr_rows(sid, attributes, a["sid"].append, a["key"].append, a["idx"].append,
-                   a["vtype"].append, a["str_val"].append, a["num_val"].append)
+        self.rows.append((
+            sid, trace_id, span_id, parent_span_id, name, kind, status, status_message or None,
+            start_ns, end_ns, service, resource_id, scope_name, scope_version, attr_text,
+            _dumps(events) if events else None, agent, typ, model,
+            in_tok if in_tok is None or _INT64_MIN <= in_tok <= _INT64_MAX else None,
+            out_tok if out_tok is None or _INT64_MIN <= out_tok <= _INT64_MAX else None,
+            session, f"{st.path}:{line}" if line is not None else st.path,
+        ))
+        _attr_rows(sid, attributes, self.arows.append)
         if links:
-            lc = self.lcols
+            lap = self.lrows.append
             for i, ln in enumerate(links):
-                lc["sid"].append(sid); lc["idx"].append(i); lc["trace_id"].append(trace_id)
-                lc["span_id"].append(span_id); lc["linked_trace_id"].append(ln.get("trace_id"))
-                lc["linked_span_id"].append(ln.get("span_id")); lc["ref_type"].append(ln.get("ref_type") or "link")
                 la = ln.get("attributes")
-                lc["attributes"].append(_dumps(la) if la else None)
+                lap((sid, i, trace_id, span_id, ln.get("trace_id"), ln.get("span_id"),
+                     ln.get("ref_type") or "link", _dumps(la) if la else None))
         st.spans += 1
         self.count += 1
         if self.count >= self.batch_size:
             self.flush()
 
     def flush(self) -> None:
-        if not self.count and not self.rcols["resource_id"]:
+        if not self.count and not self.rrows:
             return
         batch = Batch(
-            spans=pa.table(self.cols, schema=SPAN_SCHEMA),
-            attrs=pa.table(self.acols, schema=ATTR_SCHEMA),
-            links=pa.table(self.lcols, schema=LINK_SCHEMA),
-            resources=pa.table(self.rcols, schema=RES_SCHEMA),
-            resource_attrs=pa.table(self.racols, schema=RES_ATTR_SCHEMA),
+            spans=_table(self.rows, SPAN_SCHEMA),
+            attrs=_table(self.arows, ATTR_SCHEMA),
+            links=_table(self.lrows, LINK_SCHEMA),
+            resources=_table(self.rrows, RES_SCHEMA),
+            resource_attrs=_table(self.rarows, RES_ATTR_SCHEMA),
         )
         self._reset()
         self.on_batch(batch)
