@@ -9,6 +9,7 @@ work here (attribute rows, semantics) is the hot path of a load: keep it lean.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,11 +55,18 @@ class Batch:
     resource_attrs: pa.Table
 
 
-def _dumps(v) -> str:
+def _dumps(v, option: int = orjson.OPT_NON_STR_KEYS) -> str:
     try:
-        return orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(v, option=option).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return orjson.dumps(clean_json(v), option=orjson.OPT_NON_STR_KEYS).decode()
+        v = clean_json(v)
+        try:
+            return orjson.dumps(v, option=option).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            # orjson refuses integers beyond 64 bits; the standard library
+            # writes them exactly (clean_json already made the rest plain).
+            return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str,
+                              sort_keys=bool(option & orjson.OPT_SORT_KEYS))
 
 
 def _attr_rows(owner, attrs: dict, ap) -> None:
@@ -165,7 +173,7 @@ class SpanSink:
             service = s if isinstance(s, str) else (str(s) if s is not None else None)
         if not attributes and service is None:
             return None, None
-        text = orjson.dumps(clean_json(attributes), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+        text = _dumps(clean_json(attributes), orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         key = f"{service}\x00{text}"
         rid = self._resource_ids.get(key)
         if rid is None:
@@ -223,6 +231,16 @@ class SpanSink:
             name = ""
         elif not isinstance(name, str):
             name = str(name)
+        # Text columns must hold text: a half-broken exporter may send numbers
+        # or objects here, and one of them would fail the whole Arrow batch.
+        if status_message is not None and type(status_message) is not str:
+            status_message = _dumps(status_message)
+        if scope_name is not None and type(scope_name) is not str:
+            scope_name = _dumps(scope_name)
+        if scope_version is not None and type(scope_version) is not str:
+            scope_version = _dumps(scope_version)
+        if service is not None and type(service) is not str:
+            service = _dumps(service)
         sid = self.next_sid
         self.next_sid += 1
         try:
@@ -244,8 +262,10 @@ class SpanSink:
             lap = self.lrows.append
             for i, ln in enumerate(links):
                 la = ln.get("attributes")
-                lap((sid, i, trace_id, span_id, ln.get("trace_id"), ln.get("span_id"),
-                     ln.get("ref_type") or "link", _dumps(la) if la else None))
+                lt, ls, rt = ln.get("trace_id"), ln.get("span_id"), ln.get("ref_type") or "link"
+                lap((sid, i, trace_id, span_id, lt if lt is None or type(lt) is str else str(lt),
+                     ls if ls is None or type(ls) is str else str(ls), rt if type(rt) is str else str(rt),
+                     _dumps(la) if la else None))
         st.spans += 1
         self.count += 1
         if self.count >= self.batch_size:
