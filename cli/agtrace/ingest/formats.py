@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agtrace.ingest import flat, jaeger, otlp_json, pysdk, zipkin
+from agtrace.ingest import flat, jaeger, otlp_json, otlp_proto, pysdk, zipkin
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.values import BadRecord
 
@@ -33,7 +33,9 @@ READERS: list[DocumentReader] = [
 ]
 
 # Binary readers: (name, sniff(first_bytes) -> bool, read(stream, ctx) -> None).
-BINARY_READERS: list[tuple[str, Callable[[bytes], bool], Callable]] = []
+BINARY_READERS: list[tuple[str, Callable[[bytes], bool], Callable]] = [
+    (otlp_proto.FORMAT, otlp_proto.sniff, otlp_proto.read),
+]
 
 
 def format_names() -> list[str]:
