@@ -307,12 +307,11 @@ def _items(value) -> tuple[list, str | None]:
 
 
 def _short_keys(d: dict) -> dict:
-    """`reasoning_step.description` -> `description` when the short key is free."""
-    out = dict(d)
+    """A copy with `reasoning_step.description` renamed `description` when that key is free."""
+    out = {}
     for k, v in d.items():
-        if "." in k:
-            short = k.rsplit(".", 1)[1]
-            out.setdefault(short, v)
+        short = k.rsplit(".", 1)[1] if "." in k else k
+        out[short if short == k or short not in d else k] = v
     return out
 
 
@@ -327,13 +326,12 @@ def _pop(d: dict, keys):
 
 def normalize_step(item, i: int) -> dict:
     if isinstance(item, dict):
-        d = _short_keys(item)
-        used = dict(d)
+        used = _short_keys(item)
         step = _pop(used, ("step", "index", "step_number", "number", "n"))
         desc = _pop(used, ("description", "action", "thought", "title", "name"))
         result = _pop(used, ("result", "observation", "outcome", "output", "conclusion"))
         evidence = _pop(used, ("evidence", "source", "sources"))
-        extra = {k: v for k, v in used.items() if k in item}
+        extra = used
         n = _number(step)
         return {"step": _int_if_integral(n) if n is not None else (step if step is not None else i + 1),
                 "description": desc, "result": result, "evidence": evidence, "extra": extra or None}
@@ -343,12 +341,11 @@ def normalize_step(item, i: int) -> dict:
 
 def normalize_alternative(item) -> dict:
     if isinstance(item, dict):
-        d = _short_keys(item)
-        used = dict(d)
+        used = _short_keys(item)
         dec = _pop(used, ("decision", "option", "alternative", "choice", "action", "name"))
         conf = _pop(used, ("confidence", "score", "probability"))
         reason = _pop(used, ("reason", "reasoning", "rationale", "why", "rejected_because"))
-        extra = {k: v for k, v in used.items() if k in item}
+        extra = used
         return {"decision": dec, "confidence": _number(conf) if _number(conf) is not None else conf,
                 "reason": reason, "extra": extra or None}
     return {"decision": item if isinstance(item, str) else orjson.dumps(item).decode(), "confidence": None,
@@ -545,7 +542,7 @@ def _led_to(graph: Graph, d: Span) -> list[dict]:
             out[k]["via"] = []
         if rel not in out[k]["via"]:
             out[k]["via"].append(rel)
-    return list(out.values())
+    return sorted(out.values(), key=lambda e: (e["trace_id"] != d.trace_id, e["trace_id"], e["start"] or "", e["span_id"]))
 
 
 def _links_of(graph: Graph, tv: TraceView, s: Span) -> list[dict]:
@@ -558,37 +555,67 @@ def _links_of(graph: Graph, tv: TraceView, s: Span) -> list[dict]:
     return out
 
 
-def causal_chain(graph: Graph, tv: TraceView, d: Span) -> tuple[list[dict], str | None]:
-    """Root-first path to `d`: each ancestor, the decisions its agent took on the way, then `d`.
+def _delegated_by(tv: TraceView, s: Span) -> Span | None:
+    """The decision whose `delegated_to` led to agent span `s`, if one did."""
+    if not s.own_agent:
+        return None
+    for dec in tv.spans:
+        if dec.type == "decision" and dec.attrs.get("delegated_to") == s.own_agent and _delegate_target(tv, dec) is s:
+            return dec
+    return None
 
-    Returns the entries and the id of a missing parent (the chain starts there).
+
+def _decision_entry(graph: Graph, tv: TraceView, dec: Span, depth: int, relation: str) -> dict:
+    e = span_ref(dec, tv.start_ns)
+    e.update({"role": "decision", "relation": relation, "depth": depth, "passed_on": passed_on(dec),
+              "links": _links_of(graph, tv, dec), "led_to": _led_to(graph, dec)})
+    e.update(decision_fields(dec))
+    return e
+
+
+def causal_chain(graph: Graph, tv: TraceView, d: Span) -> tuple[list[dict], str | None]:
+    """Root-first path to `d`: each ancestor, the decisions taken on the way, then `d`.
+
+    Decisions on the way are those an ancestor's agent took before the path
+    moved on (``relation = "earlier"``) and, when an ancestor was started by a
+    decision elsewhere in the trace (its ``triggered_by``, or the decision that
+    delegated to its agent), that decision just before it (``relation =
+    "triggered"``). Returns the entries and the id of a missing parent (the
+    chain then starts below it).
     """
     path, missing_parent = tv.ancestors(d)
-    trace_start = tv.start_ns
-    entries = []
+    entries: list[dict] = []
+    in_chain: set[str] = set()
     steps = path + [d]
     for i, s in enumerate(steps):
         is_target = s is d
+        trig_id = _norm_id(_first(s.attrs, TRIGGER_KEYS))
+        trig = tv.by_id.get(trig_id) if trig_id else None
+        deleg = _delegated_by(tv, s) if i > 0 and not is_target else None
+        cause = trig or deleg
+        if i > 0 and cause is not None and cause.span_id not in in_chain and cause.span_id != s.span_id:
+            if cause.type == "decision":
+                entries.append(_decision_entry(graph, tv, cause, i, "triggered"))
+                in_chain.add(cause.span_id)
         role = "target" if is_target else "root" if i == 0 and not missing_parent else (
             "agent" if s.type == "agent" or s.own_agent else "span")
-        e = span_ref(s, trace_start)
+        e = span_ref(s, tv.start_ns)
         e.update({"role": role, "depth": i, "passed_on": passed_on(s), "links": _links_of(graph, tv, s)})
-        trig = _first(s.attrs, TRIGGER_KEYS)
-        if trig:
-            t = tv.by_id.get(_norm_id(trig))
-            e["triggered_by_name"] = t.name if t else None
+        if trig_id:
+            e["triggered_by_name"] = trig.name if trig else None
+        if deleg is not None:
+            e["delegated_by"] = deleg.span_id
         if s.type == "decision":
             e.update(decision_fields(s))
         entries.append(e)
+        in_chain.add(s.span_id)
         if is_target:
             break
         nxt = steps[i + 1]
         for dec in _decisions_in_scope(tv, s, tv.subtree_ids(nxt) | {d.span_id}, nxt.start_ns):
-            de = span_ref(dec, trace_start)
-            de.update({"role": "decision", "depth": i + 1, "passed_on": passed_on(dec),
-                       "links": _links_of(graph, tv, dec), "led_to": _led_to(graph, dec)})
-            de.update(decision_fields(dec))
-            entries.append(de)
+            if dec.span_id not in in_chain:
+                entries.append(_decision_entry(graph, tv, dec, i + 1, "earlier"))
+                in_chain.add(dec.span_id)
     return entries, missing_parent
 
 

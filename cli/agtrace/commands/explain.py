@@ -69,7 +69,7 @@ def explain_cmd(
     for sid in span_ids:
         r = ex.explain(trace_id, sid)
         if not r["decision"]["is_decision"]:
-            err(f"note: span {sid} ({r['decision']['name']}) is a {r['decision']['type']} span, not a decision; explaining it anyway")
+            err(f"note: span {sid} ({r['decision']['name']}) is not a decision span (type {r['decision']['type']}); explaining it anyway")
         results.append(r)
     if fmt == OutputFormat.table:
         for i, r in enumerate(results):

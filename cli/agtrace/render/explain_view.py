@@ -46,7 +46,10 @@ class Doc:
 
         console = Console(file=out, highlight=False, force_terminal=True, width=width)
         for indent, segs in self.lines:
-            text = Text.assemble(*[(t, s or "") for t, s in segs]) if segs else Text("")
+            if not segs:
+                console.print()
+                continue
+            text = Text.assemble(*[(t, s or "") for t, s in segs])
             console.print(Padding(text, (0, 0, 0, 2 * indent), expand=False))
 
 
@@ -95,8 +98,11 @@ def _heading(doc: Doc, text: str, note: str | None = None) -> None:
 def _decision(doc: Doc, ex: dict) -> None:
     d = ex["decision"]
     dtype = d.get("decision_type")
-    doc.line(0, ("Decision ", "bold"), (dtype or "(type not recorded)", "bold cyan"),
-             ("  confidence ", None), (fmt_conf(d.get("confidence")), "bold"))
+    if d.get("is_decision"):
+        doc.line(0, ("Decision ", "bold"), (dtype or "(type not recorded)", "bold cyan"),
+                 ("  confidence ", None), (fmt_conf(d.get("confidence")), "bold"))
+    else:
+        doc.line(0, ("Span ", "bold"), (d["name"], "bold cyan"), (f"  (type {d['type']}, not a decision span)", "yellow"))
     rows = [
         ("span", [(f"{d['name']} {d['span_id']}", None), (f" in trace {d['trace_id']}", "dim")]),
         ("agent", [(d.get("agent") or "(no agent recorded)", None)]),
@@ -112,8 +118,6 @@ def _decision(doc: Doc, ex: dict) -> None:
     width = max(len(k) for k, _ in rows)
     for k, segs in rows:
         doc.line(1, (k.ljust(width) + "  ", "dim"), *segs)
-    if not d.get("is_decision"):
-        doc.line(1, (f"note: this is a {d['type']} span, not a decision span", "yellow"))
 
 
 def _steps(doc: Doc, ex: dict) -> None:
@@ -168,7 +172,7 @@ def _chain(doc: Doc, ex: dict) -> None:
             continue
         if e["role"] == "decision":
             p = e.get("passed_on") or {}
-            doc.line(ind, ("decided ", "dim"), (e.get("decision_type") or "?", "cyan"), f" ({fmt_conf(e.get('confidence'))})",
+            doc.line(ind, f"{e.get('agent') or '(no agent)'} ", ("decided ", "dim"), (e.get("decision_type") or "?", "cyan"), f" ({fmt_conf(e.get('confidence'))})",
                      f" -> {p['delegated_to']}" if p.get("delegated_to") else "",
                      (f"  {e['span_id']}", "dim"), (": " + e["reasoning"]) if e.get("reasoning") else "")
             for led in e.get("led_to") or []:
@@ -181,6 +185,8 @@ def _chain(doc: Doc, ex: dict) -> None:
         trig = passed.pop("triggered_by", None)
         if trig:
             doc.line(ind + 1, ("triggered by ", "dim"), f"{e.get('triggered_by_name') or '(span not loaded)'} {trig}")
+        elif e.get("delegated_by"):
+            doc.line(ind + 1, ("delegated to by decision ", "dim"), e["delegated_by"])
         for k, v in passed.items():
             doc.line(ind + 1, (f"{k}: ", "dim"), fmt_value(v))
         for link in e.get("links") or []:
