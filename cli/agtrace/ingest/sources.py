@@ -141,11 +141,39 @@ def _stdlib_loads(data: bytes) -> object:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(text)
+        return fix_surrogates(json.loads(text), text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def fix_surrogates(value, text: str):
+    """Replace lone UTF-16 surrogates (from `\\ud800`-style escapes) by U+FFFD.
+
+    The standard library accepts them (orjson does not); they cannot be
+    encoded as UTF-8, so one of them would fail the whole batch later. Only
+    walks the value when the text has such an escape at all.
+    """
+    if not _SURROGATE_ESCAPE_RE.search(text):
+        return value
+    return _fix(value, 0)
+
+
+def _fix(v, depth: int):
+    if isinstance(v, str):
+        return _SURROGATE_RE.sub("\ufffd", v)
+    if depth > 2000:
+        return v
+    if isinstance(v, dict):
+        return {_fix(k, depth + 1): _fix(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fix(x, depth + 1) for x in v]
+    return v
 
 
 def _short_reason(exc: Exception) -> str:
@@ -234,7 +262,7 @@ def _split_values(data: bytes, first_line: int) -> Iterator[tuple[int, object]]:
         line_base, line_at = line, pos
         try:
             value, end = decoder.raw_decode(text, pos)
-            yield line, value
+            yield line, fix_surrogates(value, text[pos:end])
             pos = end
         except (json.JSONDecodeError, RecursionError) as exc:
             reason = f"invalid JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "JSON nested too deeply"
