@@ -57,8 +57,9 @@ _MONOCLE_TYPE = {
     "agentic.invocation": "agent",
     "agentic.delegation": "decision",
     "agentic.tool.invocation": "tool", "agentic.mcp.invocation": "tool",
-    "inference": "llm", "inference.framework": "llm", "inference.modelapi": "llm",
-    "embedding": "llm", "embedding.modelapi": "llm",
+    "inference": "llm", "inference.framework": "llm", "embedding": "llm",
+    # the provider API call inside a framework's inference span: counted once, as the framework's
+    "inference.modelapi": "other", "embedding.modelapi": "other",
     "retrieval": "retrieval", "retrieval.embedding": "retrieval",
     "generic": "other", "http.process": "other", "http.send": "other", "custom": "other",
 }

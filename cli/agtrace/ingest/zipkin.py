@@ -9,12 +9,14 @@ Mapping: `tags` are the span attributes, as given; remote endpoint details are
 added as `peer.service` / `net.peer.ip` / `net.peer.port` unless a tag has the
 key already; `localEndpoint.serviceName` is the service and, with the local
 address, the resource. Annotations become events. A client and a server half
-sharing one `id` are two spans (they differ by kind; the loader's tree
-derivation makes the server half the child of the client half). A missing
-`timestamp` is taken from the earliest annotation, a missing `duration` from
-the latest one (else the span is kept with zero duration and a warning); a
-missing `name` is an empty name. The `error` tag (and OpenTelemetry's
-`otel.status_code`) set the status.
+sharing one `id` are two spans (they differ by kind; the tree derivation makes
+the server half the child of the client half, and the id's children children
+of the server half); several server halves of one id (a message received by
+several consumers) differ by start time and are all kept. A missing
+`timestamp` is taken from the earliest annotation; a missing `duration` from
+the latest one, else it is zero without a warning (Zipkin omits it when
+unknown, as for one-way messaging spans); a missing `name` is an empty name.
+The `error` tag (and OpenTelemetry's `otel.status_code`) set the status.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def read(sp, line: int, ctx: ReadContext) -> None:
     elif times and start is not None and max(times) > start:
         end = max(times)
     else:
-        end = None
+        end = start  # Zipkin leaves duration out when unknown (one-way messaging): zero, no warning
     status = "unset"
     message = None
     if "otel.status_code" in attrs:
