@@ -82,18 +82,19 @@ def _read_span(sp, line: int, ctx: ReadContext, rid, service, sname, sver) -> No
         status = {}
     events = None
     raw_events = sp.get("events")
-    if raw_events:
+    if raw_events and isinstance(raw_events, list):
         events = []
         for ev in raw_events:
             if isinstance(ev, dict):
-                events.append({
-                    "name": ev.get("name"),
-                    "time_ns": to_int(_get(ev, "timeUnixNano", "time_unix_nano"), "event time"),
-                    "attributes": kv_list(ev.get("attributes")),
-                })
+                try:
+                    t = to_int(_get(ev, "timeUnixNano", "time_unix_nano"), "event time")
+                except BadRecord as exc:  # a bad event time does not cost the span
+                    ctx.warn(line, f"span {span_id}: {exc}, event kept without a time")
+                    t = None
+                events.append({"name": ev.get("name"), "time_ns": t, "attributes": kv_list(ev.get("attributes"))})
     links = None
     raw_links = sp.get("links")
-    if raw_links:
+    if raw_links and isinstance(raw_links, list):
         links = []
         for ln in raw_links:
             if not isinstance(ln, dict):

@@ -53,7 +53,7 @@ def read_span(doc: dict, line: int, ctx: ReadContext) -> None:
     if not isinstance(attrs, dict):
         raise BadRecord("attributes is not an object")
     events = None
-    if doc.get("events"):
+    if doc.get("events") and isinstance(doc["events"], list):
         events = []
         for ev in doc["events"]:
             if isinstance(ev, dict):
@@ -63,7 +63,7 @@ def read_span(doc: dict, line: int, ctx: ReadContext) -> None:
                     t = None
                 events.append({"name": ev.get("name"), "time_ns": t, "attributes": clean_json(ev.get("attributes") or {})})
     links = None
-    if doc.get("links"):
+    if doc.get("links") and isinstance(doc["links"], list):
         links = []
         for ln in doc["links"]:
             if not isinstance(ln, dict):
