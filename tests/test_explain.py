@@ -91,17 +91,23 @@ SPANS = [
 ]
 
 
-@pytest.fixture
-def fx(tmp_path):
-    path = tmp_path / "fx.jsonl"
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory):
+    """The fixture file, loaded once into a store of its own (passed with --db)."""
+    d = tmp_path_factory.mktemp("explain")
+    path, db = d / "fx.jsonl", d / "fx.duckdb"
     path.write_text("".join(json.dumps(s) + "\n" for s in SPANS))
-    r = invoke(["load", path])
+    r = invoke(["load", "--db", db, path])
     assert r.exit_code == 0, r.stderr
-    return path
+    return path, db
 
 
-def _json(args):
-    r = invoke(["explain", *args, "--format", "json"])
+def explain(fx, *args):
+    return invoke(["explain", "--db", fx[1], *args])
+
+
+def _json(fx, *args):
+    r = explain(fx, *args, "--format", "json")
     assert r.exit_code == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -211,7 +217,7 @@ Trace outcome
 
 
 def test_decision_renders_every_section_plain(fx):
-    r = invoke(["explain", TA[:6], D1])
+    r = explain(fx, TA[:6], D1)
     assert r.exit_code == 0, r.stderr
     assert r.stdout == D1_TEXT
     assert "\x1b[" not in r.stdout
@@ -219,13 +225,13 @@ def test_decision_renders_every_section_plain(fx):
 
 
 def test_missing_pieces_are_shown_as_missing(fx):
-    r = invoke(["explain", TC, "00000000000000c2"])
+    r = explain(fx, TC, "00000000000000c2")
     assert r.exit_code == 0, r.stderr
     assert r.stdout == C2_TEXT
 
 
 def test_trace_summary_lists_decisions_in_time_order_then_outcome(fx):
-    r = invoke(["explain", TA[:4]])
+    r = explain(fx, TA[:4])
     assert r.exit_code == 0, r.stderr
     assert r.stdout == SUMMARY_TEXT
 
@@ -233,7 +239,7 @@ def test_trace_summary_lists_decisions_in_time_order_then_outcome(fx):
 # -- the documented JSON object ---------------------------------------------------------
 
 def test_json_decision_reasoning_and_alternatives(fx):
-    ex = _json([TA, D1])
+    ex = _json(fx, TA, D1)
     assert list(ex) == ["decision", "reasoning_steps", "alternatives", "encodings", "reasoning_iterations", "chain",
                         "tools_before", "consequences", "consequences_truncated", "trace_outcome", "missing"]
     d = ex["decision"]
@@ -253,7 +259,7 @@ def test_json_decision_reasoning_and_alternatives(fx):
 
 
 def test_json_chain_and_tools_before(fx):
-    ex = _json([TA, D1])
+    ex = _json(fx, TA, D1)
     assert [(c["role"], c["span_id"], c["depth"]) for c in ex["chain"]] == [
         ("root", "0000000000000001", 0), ("agent", "0000000000000002", 1), ("decision", D0, 2), ("target", D1, 2)]
     assert ex["chain"][1]["passed_on"] == {"input": "Customer wants a refund"}
@@ -263,7 +269,7 @@ def test_json_chain_and_tools_before(fx):
 
 
 def test_json_consequences_follow_delegation_triggers_and_links_across_traces(fx):
-    ex = _json([TA, D1])
+    ex = _json(fx, TA, D1)
     got = [(c["trace_id"][:2], c["span_id"], c["via"], c["hops"], c["status"], c["error"]) for c in ex["consequences"]]
     assert got == [
         ("a1", "000000000000000a", ["delegated_to"], 1, "unset", None),
@@ -280,7 +286,7 @@ def test_json_consequences_follow_delegation_triggers_and_links_across_traces(fx
 
 
 def test_json_events_encoding_and_chain_through_the_delegating_decision(fx):
-    ex = _json([TA, D2[-4:].rjust(16, "0")])
+    ex = _json(fx, TA, D2)
     assert ex["encodings"] == {"reasoning_steps": "events", "alternatives": "events"}
     assert [(s["step"], s["description"], s["result"], s["evidence"]) for s in ex["reasoning_steps"]] == [
         (1, "Read the refund error", "HTTP 500", "issue_refund"), (2, "Check the amount", "under the manual limit", None)]
@@ -297,37 +303,37 @@ def test_json_events_encoding_and_chain_through_the_delegating_decision(fx):
 
 
 def test_json_missing_list(fx):
-    ex = _json([TC, "00000000000000c2"])
+    ex = _json(fx, TC, "00000000000000c2")
     assert ex["missing"] == ["confidence", "reason_code", "reasoning", "reasoning_steps", "alternatives",
                              "tools_before", "consequences"]
     assert ex["trace_outcome"]["outcome"] == {}
 
 
 def test_json_summary(fx):
-    s = _json([TA])
+    s = _json(fx, TA)
     assert [(d["span_id"], d["decision_type"], d["agent"], d["confidence"]) for d in s["decisions"]] == [
         (D0, "classify", "triage_agent", 0.95), (D1, "delegate", "triage_agent", 0.8), (D2, "refund", "billing_agent", 0.66)]
     assert [e["span_id"] for e in s["trace_outcome"]["errors"]] == ["0000000000000004", "000000000000000b"]
 
 
 def test_decision_option_picks_one_type_case_insensitively(fx):
-    out = _json([TA, "--decision", "DELEGATE"])
+    out = _json(fx, TA, "--decision", "DELEGATE")
     assert isinstance(out, list) and [e["decision"]["span_id"] for e in out] == [D1]
-    r = invoke(["explain", TA, "-d", "delegate", "--format", "jsonl"])
+    r = explain(fx, TA, "-d", "delegate", "--format", "jsonl")
     assert r.exit_code == 0
     assert [json.loads(x)["decision"]["span_id"] for x in r.stdout.splitlines()] == [D1]
-    r = invoke(["explain", TA, "-d", "classify"])
+    r = explain(fx, TA, "-d", "classify")
     assert r.stdout.startswith("Decision classify  confidence 0.95\n")
 
 
 def test_input_files_without_a_store(fx):
-    r = invoke(["explain", "-i", fx, TC[:8], "--format", "json"])
+    r = invoke(["explain", "-i", fx[0], TC[:8], "--format", "json"])
     assert r.exit_code == 0, r.stderr
     assert [d["decision_type"] for d in json.loads(r.stdout)["decisions"]] == ["noop"]
 
 
 def test_non_decision_span_is_explained_with_a_note(fx):
-    r = invoke(["explain", TC, "00000000000000c3"])
+    r = explain(fx, TC, "00000000000000c3")
     assert r.exit_code == 0
     assert r.stdout.startswith("Span helper  (type other, not a decision span)\n")
     assert r.stderr == "note: span 00000000000000c3 (helper) is not a decision span (type other); explaining it anyway\n"
@@ -341,7 +347,7 @@ def test_non_decision_span_is_explained_with_a_note(fx):
     ([TA, "ffff"], f"error: no span with id 'ffff' in trace {TA}", None),
 ])
 def test_user_mistakes_exit_2_with_a_message(fx, args, message, hint):
-    r = invoke(["explain", *args])
+    r = explain(fx, *args)
     assert r.exit_code == 2
     lines = r.stderr.splitlines()
     assert lines[0] == message
@@ -417,7 +423,7 @@ def test_plain_alternative_names():
 # -- rendering and layering ------------------------------------------------------------------
 
 def test_colour_render_says_what_the_plain_render_says(fx):
-    ex = _json([TA, D1])
+    ex = _json(fx, TA, D1)
     doc = explanation(ex)
     buf = io.StringIO()
     doc.write(buf, color=True, width=400)
