@@ -350,7 +350,10 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
     q = _Query()
     q.select.append(("t.trace_id, t.duration_ns, t.error_count", []))
     if keys:
-        q.joins.append(("LEFT JOIN spans s ON s.trace_id = t.trace_id AND s.span_id = t.root_span_id AND s.is_root", []))
+        # traces.root_span_id is the shallowest span (a true root when there
+        # is one); a span id can repeat within a trace (Zipkin shared spans),
+        # hence the QUALIFY below keeping one row per trace.
+        q.joins.append(("LEFT JOIN spans s ON s.trace_id = t.trace_id AND s.span_id = t.root_span_id", []))
         for i, k in enumerate(keys):
             _add_key(con, q, k.text, i, required=not include_missing)
         labels = [k.label for k in keys]
@@ -364,6 +367,8 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
     if where is not None and not where.is_trivial:
         q.where.append((f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {where.sql})", list(where.params)))
     base, params = q.sql("traces t")
+    if keys:
+        base += " QUALIFY row_number() OVER (PARTITION BY t.trace_id ORDER BY s.sid) = 1"
     n = len(labels)
     aggs = ["count(*)", "count(*) FILTER (WHERE error_count > 0)", "avg(duration_ns)",
             "quantile_cont(duration_ns, [0.5, 0.95, 0.99])", "max(duration_ns)"]

@@ -120,7 +120,7 @@ def stats_cmd(
         result = S.streaks(store.con, keys_in, where=where_f)
         default_sort = "streak"
     elif timeline:
-        result = S.timeline(store.con, keys_in, every_ns, where=where_f, include_missing=include_missing)
+        result = S.timeline(store.con, keys_in or ["type"], every_ns, where=where_f, include_missing=include_missing)
     else:
         result = S.span_stats(store.con, keys_in or ["type"], where=where_f, include_missing=include_missing,
                               metrics=list(metric or []), rate=rate_f)
@@ -134,7 +134,9 @@ def stats_cmd(
     if rich:
         _rich_table(rows, result.columns, numeric, result.keys)
     else:
-        write_rows(rows, result.columns, fmt, headers=HEADERS, align_right=numeric,
+        if fmt in (OutputFormat.csv, OutputFormat.tsv):
+            rows = [_exact_cells(r) for r in rows]
+        write_rows(rows, result.columns, fmt, headers=HEADERS if table else None, align_right=numeric,
                    cell=_make_cell(result.keys, False) if table else None)
     if table:
         _footer(result, total_rows, len(rows), bool(where))
@@ -143,6 +145,12 @@ def stats_cmd(
 # Columns given up first when the terminal is too narrow for all of them.
 DROP_ORDER = ("p99_ms", "avg_ms", "min_confidence", "max_ms", "output_tokens", "input_tokens",
               "end_trace_id", "start_trace_id", "error_rate", "p50_ms", "avg_confidence", "error_count")
+
+
+def _exact_cells(row: dict) -> dict:
+    # CSV/TSV carry the same numbers as JSON: floats in their shortest exact
+    # form rather than the rounded text of a table cell.
+    return {k: repr(v) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def _rich_table(rows, columns, numeric, keys, console=None) -> None:
