@@ -336,6 +336,7 @@ def test_non_decision_span_is_explained_with_a_note(fx):
     r = explain(fx, TC, "00000000000000c3")
     assert r.exit_code == 0
     assert r.stdout.startswith("Span helper  (type other, not a decision span)\n")
+    assert "\n    > this span: helper\n" in r.stdout
     assert r.stderr == "note: span 00000000000000c3 (helper) is not a decision span (type other); explaining it anyway\n"
 
 

@@ -167,8 +167,11 @@ def _chain(doc: Doc, ex: dict) -> None:
     for e in ex["chain"]:
         ind = 1 + e["depth"]
         if e["role"] == "target":
-            doc.line(ind, ("> this decision: ", "bold"), (e.get("decision_type") or e["name"], "bold cyan"),
-                     f" ({fmt_conf(e.get('confidence'))})")
+            if e["type"] == "decision":
+                doc.line(ind, ("> this decision: ", "bold"), (e.get("decision_type") or e["name"], "bold cyan"),
+                         f" ({fmt_conf(e.get('confidence'))})")
+            else:
+                doc.line(ind, ("> this span: ", "bold"), (e["name"], "bold cyan"))
             continue
         if e["role"] == "decision":
             p = e.get("passed_on") or {}
