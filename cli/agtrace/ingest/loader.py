@@ -256,6 +256,7 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
             stream, _ = _wrap(counted)
     except OSError as exc:
         raise InputError(f"cannot read {src.label}: {exc}") from None
+    decompressed = getattr(stream, "raw", None)  # a DecompressedReader keeps the damage it met
     ctx = ReadContext(sink, stats)
     seen_formats: set[str] = set()
     any_doc = False
@@ -296,6 +297,9 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
         else:
             raise
     finally:
+        damage = getattr(decompressed, "error", None)
+        if damage:  # a cut or corrupt gzip/zstd file: the records before it were kept
+            stats.add_bad(line or None, damage)
         try:
             stream.close()
         except Exception:
@@ -304,7 +308,7 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
     if not any_doc and not stats.bad_count:
         return "empty"
     if not seen_formats:
-        return "unknown format"
+        return "loaded" if damage else "unknown format"
     return "loaded"
 
 
@@ -374,15 +378,13 @@ class _Prepended:
 
 def _wrap(counted):
     from agtrace.ingest.sources import GZIP_MAGIC, ZSTD_MAGIC
-    import gzip
+    from agtrace.ingest.sources import DecompressedReader
 
     head = counted.peek(4)[:4]
     if head[:2] == GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=counted, mode="rb"), buffer_size=1 << 20), "gzip"
+        return io.BufferedReader(DecompressedReader(counted, "gzip"), buffer_size=1 << 20), "gzip"
     if head[:4] == ZSTD_MAGIC:
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(counted, read_across_frames=True)), "zstd"
+        return io.BufferedReader(DecompressedReader(counted, "zstd"), buffer_size=1 << 20), "zstd"
     return counted, "none"
 
 

@@ -109,12 +109,89 @@ def open_binary(src: Source, stdin_data: bytes | None = None) -> tuple[io.Buffer
         head = raw.read(4)
         raw.seek(pos)
     if head[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
+        return io.BufferedReader(DecompressedReader(raw, "gzip"), buffer_size=1 << 20), "gzip"
     if head[:4] == ZSTD_MAGIC:
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)), "zstd"
+        return io.BufferedReader(DecompressedReader(raw, "zstd"), buffer_size=1 << 20), "zstd"
     return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw), "none"
+
+
+class DecompressedReader(io.RawIOBase):
+    """The decompressed bytes of a gzip or zstd stream (several members or frames
+    allowed) that ends cleanly where the data is cut short or corrupt.
+
+    `gzip.GzipFile` behind a buffer raises at a cut and loses what it had
+    already decompressed, and zstandard's stream reader stops silently, so a CI
+    artifact cut short would lose every good record or its damage would go
+    unreported. This reader returns everything that decompresses, then EOF,
+    and keeps the reason in `error` for the loader to report as a bad record.
+    Output per step is bounded, so a highly compressed input cannot balloon.
+    """
+
+    IN_CHUNK = 1 << 16
+    ZSTD_SLICE = 1 << 13  # zstd's decompressobj has no output bound: feed it little at a time
+    OUT_MAX = 1 << 20
+
+    def __init__(self, raw, kind: str):
+        self.raw = raw
+        self.kind = kind
+        self.error: str | None = None
+        self._d = None  # decompressor of the current member / frame
+        self._pending = b""  # compressed bytes not fed yet
+        self._out = b""
+        self._off = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._off >= len(self._out) and not self._done:
+            self._out, self._off = self._step(), 0
+        n = min(len(b), len(self._out) - self._off)
+        b[:n] = self._out[self._off : self._off + n]
+        self._off += n
+        return n
+
+    def _step(self) -> bytes:
+        try:
+            if not self._pending:
+                self._pending = self.raw.read(self.IN_CHUNK)
+                if not self._pending:
+                    self._done = True
+                    if self._d is not None:
+                        self.error = f"{self.kind} data cut short (the file ends inside compressed data); what followed is lost"
+                    return b""
+            if self._d is None:
+                if self.kind == "gzip":
+                    self._pending = self._pending.lstrip(b"\x00")  # zero padding after a member is allowed
+                    if not self._pending:
+                        return b""
+                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    import zstandard
+
+                    self._d = zstandard.ZstdDecompressor().decompressobj()
+            if self.kind == "gzip":
+                out = self._d.decompress(self._pending, self.OUT_MAX)
+                self._pending = self._d.unconsumed_tail
+            else:
+                piece, self._pending = self._pending[: self.ZSTD_SLICE], self._pending[self.ZSTD_SLICE :]
+                out = self._d.decompress(piece)
+            if self._d.eof:
+                self._pending = self._d.unused_data + self._pending
+                self._d = None
+            return out
+        except Exception as exc:  # zlib.error, zstandard.ZstdError, OSError
+            self._done = True
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.error = f"{self.kind} data is corrupt ({text}); what followed is lost"
+            return b""
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        finally:
+            super().close()
 
 
 def parse_json(data: bytes) -> object:
