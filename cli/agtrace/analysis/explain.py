@@ -758,7 +758,23 @@ class Explainer:
         return hits
 
     def explain(self, trace_id: str, span_id: str) -> dict:
-        """The full explanation of one decision span (see the module docstring for the shape)."""
+        """The full explanation of one decision span, the object `--format json` prints.
+
+        Keys: ``decision`` (span fields, decision_type, confidence, reason_code,
+        reasoning, agent_span_id, is_decision, other ``attributes``, outgoing
+        ``links``); ``reasoning_steps`` [{step, description, result, evidence,
+        extra}]; ``alternatives`` [{decision, confidence, reason, extra}];
+        ``encodings`` (where each came from: json_string, kvlist_array, kvlist,
+        string_array, text, flattened, events, joined by "+"); ``reasoning_iterations``;
+        ``chain`` (root-first entries with role root|agent|span|decision|target,
+        depth, passed_on, links; decisions also relation earlier|triggered and
+        led_to); ``tools_before`` (plus tool, result_count); ``consequences``
+        (plus via, hops, cause_span_id, parent_span_id); ``consequences_truncated``;
+        ``trace_outcome`` (status, error_count, errors, outcome attributes);
+        ``missing`` (names of what was not recorded). Every span entry has
+        trace_id, span_id, name, type, agent, status, error, start, duration_ms
+        and offset_ms (from its trace's start).
+        """
         tv = self._trace(trace_id)
         d = tv.by_id.get(span_id)
         if d is None:
