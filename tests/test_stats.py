@@ -145,6 +145,15 @@ def otlp_spans():
     return read_otlp(OTLP_SAMPLES)
 
 
+@pytest.fixture(scope="module")
+def otlp_db(tmp_path_factory):
+    """The three OTLP samples loaded once (one test reads them with -i instead)."""
+    db = tmp_path_factory.mktemp("stats") / "otlp.duckdb"
+    r = invoke(["load", "--db", db, *OTLP_SAMPLES])
+    assert r.exit_code == 0, r.stderr
+    return ["--db", str(db)]
+
+
 def otlp_inputs():
     out = []
     for p in OTLP_SAMPLES:
@@ -175,8 +184,9 @@ DECISIONS = [
 ]
 
 
-@pytest.fixture
-def decisions_file(tmp_path):
+@pytest.fixture(scope="module")
+def decisions_file(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("decisions")
     lines = []
     for i, (agent, minute, decision, conf, dur, status) in enumerate(DECISIONS):
         attrs = {"decision_type": decision}
@@ -202,6 +212,15 @@ def decisions_file(tmp_path):
     return path
 
 
+@pytest.fixture(scope="module")
+def decisions(decisions_file):
+    """The decision log loaded once: `--db PATH` arguments."""
+    db = decisions_file.with_suffix(".duckdb")
+    r = invoke(["load", "--db", db, decisions_file])
+    assert r.exit_code == 0, r.stderr
+    return ["--db", str(db)]
+
+
 # -- distributions from the bundled samples ------------------------------------------------
 
 
@@ -220,8 +239,8 @@ def test_by_decision_type_matches_raw_otlp(otlp_spans):
     assert by_key(rows, "decision_type")["escalate_to_human"]["count"] == 4  # inquiries 3, 5, 8, 14
 
 
-def test_by_name_and_status_matches_raw_otlp(otlp_spans):
-    rows = stats_json(*otlp_inputs(), "--by", "name", "--by", "status")
+def test_by_name_and_status_matches_raw_otlp(otlp_spans, otlp_db):
+    rows = stats_json(*otlp_db, "--by", "name", "--by", "status")
     exp = expected_groups(otlp_spans, lambda s: (s["name"], s["status"]))
     got = by_key(rows, "name", "status")
     assert got.keys() == exp.keys()
@@ -230,8 +249,8 @@ def test_by_name_and_status_matches_raw_otlp(otlp_spans):
     assert got[("tool.create_ticket", "error")]["count"] == 1  # the 503 in inquiry 5
 
 
-def test_tokens_per_name_match_raw_usage(otlp_spans):
-    rows = stats_json(*otlp_inputs(), "--by", "name")
+def test_tokens_per_name_match_raw_usage(otlp_spans, otlp_db):
+    rows = stats_json(*otlp_db, "--by", "name")
     got = by_key(rows, "name")
     sums = defaultdict(lambda: [0, 0, 0])
     for s in otlp_spans:
@@ -247,9 +266,9 @@ def test_tokens_per_name_match_raw_usage(otlp_spans):
     assert got["tool.create_ticket"]["input_tokens"] is None
 
 
-def test_metric_sum_avg_p95_match_raw(otlp_spans):
+def test_metric_sum_avg_p95_match_raw(otlp_spans, otlp_db):
     key = "gen_ai.usage.input_tokens"
-    rows = stats_json(*otlp_inputs(), "--by", "gen_ai.request.model", "--metric", key)
+    rows = stats_json(*otlp_db, "--by", "gen_ai.request.model", "--metric", key)
     vals = defaultdict(list)
     for s in otlp_spans:
         if "gen_ai.request.model" in s["attrs"] and key in s["attrs"]:
@@ -262,8 +281,8 @@ def test_metric_sum_avg_p95_match_raw(otlp_spans):
         assert got[model][f"{key}_p95"] == pytest.approx(percentile(v, 0.95), abs=1e-6)
 
 
-def test_where_filters_before_grouping(otlp_spans):
-    rows = stats_json(*otlp_inputs(), "--by", "decision_type", "--where", "decision_confidence < 0.8")
+def test_where_filters_before_grouping(otlp_spans, otlp_db):
+    rows = stats_json(*otlp_db, "--by", "decision_type", "--where", "decision_confidence < 0.8")
     keep = [s for s in otlp_spans if (confidence(s) or 1) < 0.8]
     exp = expected_groups(keep, lambda s: s["attrs"].get("decision_type"))
     got = by_key(rows, "decision_type")
@@ -272,8 +291,8 @@ def test_where_filters_before_grouping(otlp_spans):
         assert_row_matches(r, exp[k])
 
 
-def test_traces_by_root_name_with_rate(otlp_spans):
-    rows = stats_json(*otlp_inputs(), "--traces", "--rate", 'decision_type = "escalate_to_human"')
+def test_traces_by_root_name_with_rate(otlp_spans, otlp_db):
+    rows = stats_json(*otlp_db, "--traces", "--rate", 'decision_type = "escalate_to_human"')
     traces = defaultdict(list)
     for s in otlp_spans:
         traces[s["trace_id"]].append(s)
@@ -321,12 +340,15 @@ def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen") / "gen.jsonl"
     subprocess.run([sys.executable, str(gen), "--spans", "3000", "--seed", "11", "--out", str(out)],
                    check=True, capture_output=True)
-    return out, read_otlp([out])
+    db = out.with_suffix(".duckdb")
+    r = invoke(["load", "--db", db, out])
+    assert r.exit_code == 0, r.stderr
+    return ["--db", str(db)], read_otlp([out])
 
 
 def test_generated_decisions_and_operations(generated):
-    path, spans = generated
-    rows = stats_json("-i", path, "--by", "decision_type")
+    db, spans = generated
+    rows = stats_json(*db, "--by", "decision_type")
     exp = expected_groups(spans, lambda s: s["attrs"].get("decision_type"))
     got = by_key(rows, "decision_type")
     assert got.keys() == exp.keys() and len(exp) >= 3
@@ -335,7 +357,7 @@ def test_generated_decisions_and_operations(generated):
         confs = [confidence(s) for s in spans if s["attrs"].get("decision_type") == k]
         assert r["min_confidence"] == pytest.approx(min(confs), abs=1e-9)
 
-    rows = stats_json("-i", path, "--by", "gen_ai.operation.name", "--by", "status",
+    rows = stats_json(*db, "--by", "gen_ai.operation.name", "--by", "status",
                       "--metric", "gen_ai.usage.output_tokens")
     exp = expected_groups(spans, lambda s: (s["attrs"]["gen_ai.operation.name"], s["status"])
                           if "gen_ai.operation.name" in s["attrs"] else None)
@@ -363,16 +385,16 @@ def test_missing_keys_are_counted_in_the_footer(decisions_file):
     assert [(x["agent"], x["count"], x["share"]) for x in rows] == [("alpha", 10, 0.714286), ("beta", 4, 0.285714)]
 
 
-def test_include_missing_adds_a_null_group(decisions_file):
-    rows = stats_json("-i", decisions_file, "--by", "agent", "--include-missing")
+def test_include_missing_adds_a_null_group(decisions):
+    rows = stats_json(*decisions, "--by", "agent", "--include-missing")
     assert [(x["agent"], x["count"], x["share"]) for x in rows] == [
         ("alpha", 10, 0.588235), ("beta", 4, 0.235294), (None, 3, 0.176471)]
-    r = invoke(["stats", "-i", decisions_file, "--by", "agent", "--include-missing"])
+    r = invoke(["stats", *decisions, "--by", "agent", "--include-missing"])
     assert r.stdout.splitlines()[3].startswith("(missing)")
 
 
-def test_exact_plain_table(decisions_file):
-    r = invoke(["stats", "-i", decisions_file, "--by", "decision_type"])
+def test_exact_plain_table(decisions):
+    r = invoke(["stats", *decisions, "--by", "decision_type"])
     assert r.exit_code == 0
     assert r.stdout == (
         "decision_type  count  share  errors  avg_ms  p50_ms  p95_ms  p99_ms  max_ms  avg_conf  min_conf\n"
@@ -383,8 +405,8 @@ def test_exact_plain_table(decisions_file):
     assert r.stderr == "(2 spans without decision_type left out; --include-missing shows them)\n"
 
 
-def test_exact_csv_tsv_jsonl(decisions_file):
-    args = ["stats", "-i", decisions_file, "--by", "service", "--where", 'type = "decision"']
+def test_exact_csv_tsv_jsonl(decisions):
+    args = ["stats", *decisions, "--by", "service", "--where", 'type = "decision"']
     r = invoke(args + ["-f", "csv"])
     assert r.stdout == (
         "service,count,share,error_count,avg_ms,p50_ms,p95_ms,p99_ms,max_ms,avg_confidence,min_confidence\n"
@@ -401,32 +423,32 @@ def test_exact_csv_tsv_jsonl(decisions_file):
     assert isinstance(first["count"], int) and isinstance(first["share"], float)
 
 
-def test_sort_and_reverse_and_limit(decisions_file):
-    rows = stats_json("-i", decisions_file, "--by", "decision_type", "--sort", "key")
+def test_sort_and_reverse_and_limit(decisions):
+    rows = stats_json(*decisions, "--by", "decision_type", "--sort", "key")
     assert [x["decision_type"] for x in rows] == ["approve", "escalate", "reject"]
-    rows = stats_json("-i", decisions_file, "--by", "decision_type", "--sort", "p95")
+    rows = stats_json(*decisions, "--by", "decision_type", "--sort", "p95")
     assert [x["decision_type"] for x in rows] == ["reject", "approve", "escalate"]
-    rows = stats_json("-i", decisions_file, "--by", "decision_type", "--sort", "confidence", "--reverse")
+    rows = stats_json(*decisions, "--by", "decision_type", "--sort", "confidence", "--reverse")
     assert [x["decision_type"] for x in rows] == ["escalate", "reject", "approve"]
-    rows = stats_json("-i", decisions_file, "--by", "decision_type", "--limit", "1")
+    rows = stats_json(*decisions, "--by", "decision_type", "--limit", "1")
     assert [x["decision_type"] for x in rows] == ["approve"]
-    r = invoke(["stats", "-i", decisions_file, "--by", "decision_type", "--sort", "bogus"])
+    r = invoke(["stats", *decisions, "--by", "decision_type", "--sort", "bogus"])
     assert r.exit_code == 2
     assert "error: cannot sort by 'bogus'" in r.stderr and "p95_ms" in r.stderr
 
 
-def test_numeric_group_values_stay_numbers(decisions_file):
-    rows = stats_json("-i", decisions_file, "--by", "decision_confidence", "--sort", "key", "--limit", "2")
+def test_numeric_group_values_stay_numbers(decisions):
+    rows = stats_json(*decisions, "--by", "decision_confidence", "--sort", "key", "--limit", "2")
     assert [(x["decision_confidence"], x["count"]) for x in rows] == [(0.5, 1), (0.6, 1)]
 
 
-def test_rate_on_span_groups(decisions_file):
-    rows = stats_json("-i", decisions_file, "--by", "agent", "--rate", 'decision_type = "reject"')
+def test_rate_on_span_groups(decisions):
+    rows = stats_json(*decisions, "--by", "agent", "--rate", 'decision_type = "reject"')
     assert [(x["agent"], x["rate_count"], x["rate"]) for x in rows] == [("alpha", 3, 0.3), ("beta", 2, 0.5)]
 
 
-def test_metric_on_fixture(decisions_file):
-    rows = stats_json("-i", decisions_file, "--by", "agent", "--metric", "cost.usd", "--metric", "duration_ms")
+def test_metric_on_fixture(decisions):
+    rows = stats_json(*decisions, "--by", "agent", "--metric", "cost.usd", "--metric", "duration_ms")
     alpha = by_key(rows, "agent")["alpha"]
     costs = [0.01 * (i + 1) for i in range(10)]
     assert alpha["cost.usd_sum"] == pytest.approx(sum(costs), abs=1e-9)
@@ -436,8 +458,8 @@ def test_metric_on_fixture(decisions_file):
     assert alpha["duration_ms_p95"] == pytest.approx(percentile(list(range(10, 101, 10)), 0.95))
 
 
-def test_streaks(decisions_file):
-    rows = stats_json("-i", decisions_file, "--streaks", "--by", "decision_type")
+def test_streaks(decisions):
+    rows = stats_json(*decisions, "--streaks", "--by", "decision_type")
     assert rows == [
         {"agent": "alpha", "decision_type": "approve", "streak": 3, "total": 10,
          "start": "2024-03-01T10:03:00.000000Z", "end": "2024-03-01T10:05:00.000000Z",
@@ -493,8 +515,8 @@ def test_streaks_match_reference_on_samples(samples_db):
     assert rows[0]["streak"] == max(n for n, _, _ in ref.values())
 
 
-def test_timeline_buckets(decisions_file):
-    rows = stats_json("-i", decisions_file, "--timeline", "--by", "decision_type", "--every", "15m")
+def test_timeline_buckets(decisions):
+    rows = stats_json(*decisions, "--timeline", "--by", "decision_type", "--every", "15m")
     got = [(x["bucket"], x["decision_type"], x["count"], x["share"], x["error_count"]) for x in rows]
     assert got == [
         ("2024-03-01T10:00:00Z", "approve", 6, 0.75, 1),
@@ -504,7 +526,7 @@ def test_timeline_buckets(decisions_file):
         ("2024-03-01T10:30:00Z", "approve", 2, 0.666667, 0),
         ("2024-03-01T10:30:00Z", "escalate", 1, 0.333333, 0),
     ]
-    rows = stats_json("-i", decisions_file, "--timeline", "--every", "1h")
+    rows = stats_json(*decisions, "--timeline", "--every", "1h")
     assert [(x["bucket"], x["type"], x["count"]) for x in rows] == [
         ("2024-03-01T10:00:00Z", "decision", 15), ("2024-03-01T10:00:00Z", "tool", 2)]
 
@@ -526,22 +548,22 @@ def test_usage_errors(decisions_file):
         assert "Traceback" not in r.stderr
 
 
-def test_bad_expressions_show_a_caret(decisions_file):
-    r = invoke(["stats", "-i", decisions_file, "--by", "agent", "--where", "duration_ms > and"])
+def test_bad_expressions_show_a_caret(decisions):
+    r = invoke(["stats", *decisions, "--by", "agent", "--where", "duration_ms > and"])
     assert r.exit_code == 2
     assert r.stderr.startswith("error: expected a value after '>' at column 15\n  duration_ms > and\n")
-    r = invoke(["stats", "-i", decisions_file, "--by", "staus"])
+    r = invoke(["stats", *decisions, "--by", "staus"])
     assert r.exit_code == 2
     assert "unknown field 'staus'" in r.stderr and "did you mean status?" in r.stderr
 
 
-def test_empty_result(decisions_file):
-    r = invoke(["stats", "-i", decisions_file, "--by", "agent", "--where", 'name = "nothing"'])
+def test_empty_result(decisions):
+    r = invoke(["stats", *decisions, "--by", "agent", "--where", 'name = "nothing"'])
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "agent  count  share  errors  avg_ms  p50_ms  p95_ms  p99_ms  max_ms"]
     assert r.stderr == "no spans match\n"
-    assert stats_json("-i", decisions_file, "--by", "agent", "--where", 'name = "nothing"') == []
+    assert stats_json(*decisions, "--by", "agent", "--where", 'name = "nothing"') == []
 
 
 # -- the terminal table ---------------------------------------------------------------------
