@@ -269,7 +269,10 @@ def iter_documents(stream: io.BufferedIOBase) -> Iterator[tuple[int, object]]:
     line_no = 1
     if first.startswith(b"\xef\xbb\xbf"):
         first = first[3:]
-    while first and not first.strip():
+    while first and not first.strip(b" \t\r\n\x00"):
+        if b"\x00" in first:
+            # NUL-filled lines: what a crash leaves in a file not fully written.
+            yield line_no, BadDocument("a line of NUL bytes (a file not fully written?)")
         first = stream.readline()
         line_no += 1
     if not first:
