@@ -163,13 +163,13 @@ class BottleneckAccumulator:
         roots = tree.roots
         if not roots:
             raise _TraceProblem("no root span (parent cycle)")
-        root = roots[0] if len(roots) == 1 else tree.primary_root()
+        root = tree.primary_root()
         if root in cols.bad or cols.ends[root] < cols.starts[root]:
             raise _TraceProblem(f"root span {cols.ids[root]} has no usable start/end times")
         # cs/ce may be clipped in place: the columns are this trace's own slices
         cl = Clipped(tree, root, cols.starts, cols.ends, self.async_mode)
         waits = cols.waits
-        sec, drag, tops = walk(cl, tree.pidx, waits, cols.ids, True in waits, groups)
+        sec, drag, tops = walk(cl, tree.pidx, waits, cols.ids, groups)
         gc = {groups[i]: 0 for i in tops}
         for i, s, e in sec:
             gc[groups[i]] += e - s
@@ -278,7 +278,7 @@ def what_if_trace(cols: TraceColumns, hits: Sequence[bool], trace_id: str | None
     tree = Tree(cols)
     if not tree.roots:
         return WhatIfResult(trace_id, None, None, 0, "no root span (parent cycle)")
-    root = tree.roots[0] if len(tree.roots) == 1 else tree.primary_root()
+    root = tree.primary_root()
     if root in cols.bad or cols.ends[root] < cols.starts[root]:
         return WhatIfResult(trace_id, None, None, 0, f"root span {cols.ids[root]} has no usable times")
     cl = Clipped(tree, root, cols.starts, cols.ends, async_mode)
@@ -337,11 +337,11 @@ def _trace_filter(where_sql: str | None) -> str:
 
 
 def _iter_traces(store, select: str, where_sql: str | None, params: Params,
-                 batch_rows: int = BATCH_ROWS) -> Iterator[tuple[str, list[list]]]:
+                 batch_rows: int | None = None) -> Iterator[tuple[str, list[list]]]:
     """(trace_id, column lists) per selected trace; the first selected column
     must be s.trace_id. Streams record batches so memory stays bounded."""
     sql = f"SELECT s.trace_id, {select} FROM spans s{_trace_filter(where_sql)} ORDER BY s.trace_id"
-    reader = store.con.execute(sql, params if params else None).to_arrow_reader(batch_rows)
+    reader = store.con.sql(sql, params=params if params else None).to_arrow_reader(batch_rows or BATCH_ROWS)
     pending: list[list] | None = None
     for batch in reader:
         if batch.num_rows == 0:

@@ -151,8 +151,9 @@ class PathSpan:
 
     `drag_ns`: how much shorter the root would get if this span took no time,
     before something else becomes the bottleneck (first-order estimate):
-    min(own duration, its end - the latest end of a non-wait sibling ending no
-    later, the same limit for the path spans it delays and its ancestors).
+    min(own duration, its end - the latest end of another sibling ending no
+    later (a childless wait span ending with it does not count: it waits for
+    it), and how far the path spans it delays and its ancestors can move).
     """
 
     span_id: str
@@ -344,8 +345,9 @@ class TraceCriticalPath:
 class TraceColumns:
     """One trace as parallel lists; position i is one span.
 
-    `waits` may be None: then it is computed from names (and `attributes`,
-    when given) on first use. `parents` hold None for roots.
+    `waits` (the wait/sync flag per span) may be None, or hold None for some
+    spans: those are computed from names (and `attributes`, when given) on
+    first use, by `is_wait_span`. `parents` hold None for roots.
     """
 
     __slots__ = ("ids", "parents", "names", "kinds", "starts", "ends", "agents", "types",
@@ -368,18 +370,21 @@ class TraceColumns:
 
     @property
     def waits(self) -> list[bool]:
-        if self._waits is None:
+        w = self._waits
+        if w is None or None in w:
             attrs = self.attributes
             cache: dict[str | None, bool] = {}
             out = []
             for i, name in enumerate(self.names):
-                if attrs is not None and attrs[i]:
+                if w is not None and w[i] is not None:
+                    out.append(bool(w[i]))
+                elif attrs is not None and attrs[i]:
                     out.append(is_wait_span(name, attrs[i]))
-                    continue
-                w = cache.get(name)
-                if w is None:
-                    w = cache[name] = is_wait_span(name)
-                out.append(w)
+                else:
+                    flag = cache.get(name)
+                    if flag is None:
+                        flag = cache[name] = is_wait_span(name)
+                    out.append(flag)
             self._waits = out
         return self._waits
 
@@ -387,7 +392,6 @@ class TraceColumns:
     def from_records(cls, spans: Iterable[Any]) -> "TraceColumns":
         """Columns from dicts (or objects with the same attribute names)."""
         ids, parents, starts, ends, kinds, names, agents, types, waits, attrs = ([] for _ in range(10))
-        have_wait = True
         for rec in spans:
             get = rec.get if isinstance(rec, Mapping) else (lambda k, d=None, _r=rec: getattr(_r, k, d))
             ids.append(get("span_id"))
@@ -399,12 +403,8 @@ class TraceColumns:
             agents.append(get("agent"))
             types.append(get("type"))
             attrs.append(get("attributes"))
-            w = get("is_wait")
-            if w is None:
-                have_wait = False
-            waits.append(w)
-        cols = cls(ids, parents, starts, ends, kinds, names, agents, types,
-                   waits if have_wait else None, attrs)
+            waits.append(get("is_wait"))
+        cols = cls(ids, parents, starts, ends, kinds, names, agents, types, waits, attrs)
         cols.normalise()
         return cols
 
@@ -495,12 +495,16 @@ class Tree:
     def is_orphan(self, i: int) -> bool:
         return self.cols.parents[i] is not None
 
-    def primary_root(self) -> int:
-        """A true root before an orphan, then the longest, earliest, smallest id."""
+    def root_order(self) -> list[int]:
+        """Roots, primary first: usable times, a true root before an orphan,
+        then the longest, the earliest, the smallest id."""
         c = self.cols
-        starts, ends, ids, bad = c.starts, c.ends, c.ids, c.bad
-        return min(self.roots, key=lambda i: (
-            i in bad, c.parents[i] is not None, -(ends[i] - starts[i]), starts[i], ids[i]))
+        starts, ends, ids, bad, parents = c.starts, c.ends, c.ids, c.bad, c.parents
+        return sorted(self.roots, key=lambda i: (
+            i in bad or ends[i] < starts[i], parents[i] is not None, -(ends[i] - starts[i]), starts[i], ids[i]))
+
+    def primary_root(self) -> int:
+        return self.roots[0] if len(self.roots) == 1 else self.root_order()[0]
 
     def subtree_size(self, i: int) -> int:
         kids, stack, count = self.kids, [i], 0
@@ -591,7 +595,7 @@ def _tie_break(k: list[int], j: int, e: int, ce, cs, kk, waits, ids) -> int:
     return best
 
 
-def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str], any_wait: bool = True,
+def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str],
          groups: Sequence[Any] | None = None):
     """The critical-path walk of the reference, as a loop.
 
@@ -608,7 +612,7 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str], any_wa
     app = sec.append
     drag = {root: ce[root] - cs[root]}
     sf = {root: _INF}  # how far the span could move earlier before another sibling ends last
-    state: dict[int, list] = {}  # parent -> [pointer, last chosen child, non-wait kids, pointer]
+    state: dict[int, list] = {}  # parent -> [pointer into its kids, last chosen kid]
     key = ce.__getitem__
     tops: list[int] | None = None
     if groups is not None:
@@ -626,7 +630,7 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str], any_wa
         if k is not None:
             st = state.get(cur)
             if st is None:
-                st = state[cur] = [0, -1, None, 0]
+                st = state[cur] = [0, -1]
             j = st[0]
             nk = len(k)
             while j < nk and ce[k[j]] > bound:
@@ -640,40 +644,51 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str], any_wa
         if c >= 0:
             if e < bound:
                 app((cur, e, bound))
-            # E: the latest end of another non-wait sibling ending no later than c.
-            E = None
-            if any_wait:
-                nwl = st[2]
-                if nwl is None:
-                    nwl = st[2] = [o for o in k if not waits[o]]
-                q = st[3]
-                nn = len(nwl)
-                while q < nn and ce[nwl[q]] > e:
-                    q += 1
-                st[3] = q
-                if q < nn:
-                    o = nwl[q]
-                    if o != c:
-                        E = ce[o]
-                    elif q + 1 < nn:
-                        E = ce[nwl[q + 1]]
-            else:
-                o = k[j]
+            # E: the latest end of another sibling ending no later than c. A
+            # childless wait span ending with c waits for c: it would end when
+            # c does, but not before it began, so it counts with its start (W).
+            E = W = None
+            cw = waits[c]
+            jj = j
+            while jj < nk:
+                o = k[jj]
                 if o != c:
-                    E = ce[o]
-                elif j + 1 < nk:
-                    E = ce[k[j + 1]]
+                    eo = ce[o]
+                    if cw or eo != e or not waits[o] or o in kk:
+                        E = eo
+                        break
+                    if W is None or cs[o] > W:
+                        W = cs[o]
+                jj += 1
             prev = st[1]
             base = sf[prev] if prev >= 0 else sf[cur]
             s = cs[c]
             d = e - s
-            if E is None:
-                sf[c] = base
-            else:
+            f = base  # how far c could move earlier before it stops ending last
+            if W is not None:
+                if e - W < d:
+                    d = e - W
+                if e - W < f:
+                    f = e - W
+            if E is not None:
                 local = e - E
                 if local < d:
                     d = local
-                sf[c] = local if (E > s and local < base) else base
+                if E > s and local < f:
+                    f = local
+                if cw and E > s and c not in kk:
+                    # a wait span ends after the work it waits for (the non-wait
+                    # siblings ending inside it): moving it earlier gains nothing
+                    jj = j
+                    while jj < nk:
+                        o = k[jj]
+                        if ce[o] <= s:
+                            break
+                        if o != c and not waits[o]:
+                            f = 0
+                            break
+                        jj += 1
+            sf[c] = f
             if base < d:
                 d = base
             drag[c] = d
@@ -755,7 +770,7 @@ def _root_path(tree: Tree, root: int, cs: list[int], ce: list[int], async_mode: 
     cols = tree.cols
     cl = Clipped(tree, root, cs, ce, async_mode)
     waits = cols.waits
-    sec, drag, _ = walk(cl, tree.pidx, waits, cols.ids, True in waits)
+    sec, drag, _ = walk(cl, tree.pidx, waits, cols.ids)
     ids, names = cols.ids, cols.names
     agents, types = cols.agents, cols.types
     crit: dict[int, int] = dict.fromkeys(drag, 0)
@@ -809,10 +824,9 @@ def _analyze_columns(cols: TraceColumns, trace_id: str | None, async_mode: str,
     if not tree.roots:
         result.problems.append("no root span: every span's parent is in the trace (a cycle)")
         return result
-    primary = tree.primary_root()
     cs, ce = list(starts), list(cols.ends)
     ids = cols.ids
-    for r in [primary] + [r for r in tree.roots if r != primary]:
+    for r in tree.root_order():
         if r in cols.bad or ce[r] < cs[r]:
             why = "missing start or end time" if r in cols.bad else "ends before it starts"
             result.problems.append(f"root span {ids[r]} not analysed: {why}")
