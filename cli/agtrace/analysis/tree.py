@@ -12,8 +12,9 @@ all of it, so nothing is ever dropped:
 * a cycle in the parent links is broken at its earliest span (start, then
   id), which becomes a top-level node and is reported in `problems`;
 * duplicate span ids: children attach to the first (earliest) span with the
-  id, and a Zipkin-style server half sharing its client's id becomes that
-  client's child (as the loader's depth derivation does);
+  id; a Zipkin-style server half sharing its client's id becomes that
+  client's child, and spans naming the shared id hang under the server half
+  (as the loader's depth derivation does);
 * every walk is a loop over an explicit stack (a trace can be 10,000 levels
   deep or 50,000 spans wide).
 
@@ -125,28 +126,27 @@ def build_tree(spans: Sequence[Any]) -> TraceTree:
     """Build the display tree of one trace's spans (see the module docstring)."""
     nodes = [Node(s, s.span_id, s.start_ns, s.end_ns) for s in spans]
     problems: list[str] = []
-    # Index: the first span with an id wins, preferring a non-server half.
+    # Index: the earliest span with an id wins, a server half first (spans
+    # naming a Zipkin shared id as parent ran inside the server).
     index: dict[str, Node] = {}
-    clients: dict[str, Node] = {}
-    dup_ids: dict[str, int] = {}
-    for n in sorted(nodes, key=_order_key):
-        sid = n.span_id
-        kind = n.span.kind
-        if kind == "client" and sid not in clients:
-            clients[sid] = n
-        cur = index.get(sid)
+    dup_ids: dict[str, list[Node]] = {}
+    for n in nodes:
+        cur = index.get(n.span_id)
         if cur is None:
-            index[sid] = n
+            index[n.span_id] = n
         else:
-            dup_ids[sid] = dup_ids.get(sid, 1) + 1
-            if cur.span.kind == "server" and kind != "server":
-                index[sid] = n
-    for sid, count in sorted(dup_ids.items()):
-        c = clients.get(sid)
-        servers = c is not None and count == 2 and any(
-            n.span.kind == "server" for n in nodes if n.span_id == sid)
-        if not servers:
-            problems.append(f"span id {sid} occurs {count} times; children attach to the earliest")
+            dup_ids.setdefault(n.span_id, [cur]).append(n)
+    clients: dict[str, Node] = {}
+    for sid, same in sorted(dup_ids.items()):
+        same.sort(key=_order_key)
+        servers = [m for m in same if m.span.kind == "server"]
+        index[sid] = servers[0] if servers else same[0]
+        c = next((m for m in same if m.span.kind == "client"), None)
+        if c is not None:
+            clients[sid] = c
+        if not (c is not None and len(same) == 2 and servers):
+            problems.append(f"span id {sid} occurs {len(same)} times; children attach to the "
+                            f"{'server half' if servers else 'earliest'}")
 
     placeholders: dict[str, Node] = {}
     roots: list[Node] = []

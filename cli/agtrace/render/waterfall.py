@@ -16,6 +16,7 @@ neither break the alignment nor send escape codes to the terminal.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -83,14 +84,29 @@ def clean(text) -> str:
 
 
 def _char_width(ch: str) -> int:
-    if unicodedata.combining(ch):
+    if unicodedata.combining(ch) or ch in "\u200b\u200c\u200d\u2060\ufeff":
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
+# Characters that may not be one cell wide: combining marks, zero-width
+# characters, and the blocks holding East Asian wide / fullwidth characters
+# and emoji. A string without any of them is measured by len(), in C.
+_MAYBE_NOT_ONE = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0900-\u0903"
+    "\u093a-\u094f\u1100-\u115f\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200d\u2060\u20d0-\u20ff"
+    "\u231a\u231b\u23e9-\u23f3\u25fd\u25fe\u2614\u2615\u2648-\u2653\u267f\u2693\u26a1"
+    "\u26aa-\u26ab\u26bd-\u26be\u26c4-\u26c5\u26ce\u26d4\u26ea\u26f2-\u26f5\u26fa\u26fd"
+    "\u2705\u270a\u270b\u2728\u274c\u274e\u2753-\u2755\u2757\u2795-\u2797\u27b0\u27bf"
+    "\u2b1b\u2b1c\u2b50\u2b55\u2e80-\u303e\u3040-\ua4cf\ua960-\ua97f\uac00-\ud7a3"
+    "\uf900-\ufaff\ufe00-\ufe0f\ufe10-\ufe19\ufe20-\ufe6f\uff00-\uff60\uffe0-\uffe6\ufeff"
+    "\U0001f000-\U0001faff\U00020000-\U0003fffd\U000e0000-\U000e01ef]"
+)
+
+
 def cell_len(s: str) -> int:
     """Terminal cells taken by `s` (wide CJK/emoji count 2, combining marks 0)."""
-    if s.isascii():
+    if s.isascii() or not _MAYBE_NOT_ONE.search(s):
         return len(s)
     return sum(_char_width(c) for c in s)
 
@@ -99,7 +115,7 @@ def fit(s: str, width: int) -> str:
     """`s` cut to `width` cells, ending in "…" when cut."""
     if width <= 0:
         return ""
-    if s.isascii():
+    if s.isascii() or not _MAYBE_NOT_ONE.search(s):
         return s if len(s) <= width else s[: width - 1] + "…"
     if cell_len(s) <= width:
         return s
@@ -356,7 +372,7 @@ class Waterfall:
 
     def plain(self) -> str:
         """The view as plain text (no ANSI codes), lines stripped on the right."""
-        return "".join("".join(t for t, _ in line).rstrip() + "\n" for line in self.lines())
+        return "".join(["".join([t for t, _ in line]).rstrip() + "\n" for line in self.lines()])
 
     def __rich_console__(self, console, options):
         from rich.segment import Segment as RichSegment
@@ -432,18 +448,25 @@ class Waterfall:
         w0, w1 = self._window()
         span_ns = w1 - w0
         origin = tree.origin_ns or 0
+        glen: dict[str, int] = {}  # guides -> cells (guides repeat a lot)
 
         # Column widths: names first; facts share what is left of the name column.
         prepared = []
         need_name = need_all = 8
         for row in rows:
             name, facts = self._row_name(row)
-            lead = cell_len(row.guides)
-            nlen = lead + sum(cell_len(t) for t, _ in name)
-            flen = sum(cell_len(t) for t, _ in facts) + 2 * len(facts)
-            need_name = max(need_name, nlen)
-            need_all = max(need_all, nlen + flen)
-            prepared.append((row, name, facts))
+            g = row.guides
+            lead = glen.get(g)
+            if lead is None:
+                lead = glen[g] = cell_len(g)
+            nlen = lead + sum([cell_len(t) for t, _ in name])
+            flens = [cell_len(t) for t, _ in facts]
+            total = nlen + sum(flens) + 2 * len(flens)
+            if nlen > need_name:
+                need_name = nlen
+            if total > need_all:
+                need_all = total
+            prepared.append((row, name, facts, lead, nlen, flens, total))
         avail = W - MARK_WIDTH - 1 - DUR_WIDTH - 2
         cap = max(int(avail * 0.55), min(need_name, int(avail * 0.7)))
         nw = max(min(need_all, cap), 8)
@@ -455,36 +478,47 @@ class Waterfall:
         out: list[Line] = self._header(bw)
         out.extend(self._axis(nw, bw, w0 - origin, span_ns))
 
-        for row, name, facts in prepared:
-            node = row.node
-            sid = node.span_id if node is not None else None
-            on_path = (row.group is not None and any(m.span_id in crit for m in row.group.members)) or (
-                node is not None and not node.missing and sid in crit)
-            is_err = (node is not None and node.is_error) or (row.group is not None and row.group.errors > 0)
-            mark = [(MARK_CRITICAL, "crit") if on_path else (" ", None),
-                    (MARK_ERROR, "err.b") if is_err else (" ", None), (" ", None)]
+        blank = (" ", None)
+        m_crit, m_err = (MARK_CRITICAL, "crit"), (MARK_ERROR, "err.b")
+        gap, sep = (" ", None), ("  ", None)
+        show_attrs = self.show_attrs
+        for row, name, facts, lead, nlen, flens, total in prepared:
+            node, group = row.node, row.group
+            if group is None:
+                on_path = not node.missing and node.span_id in crit
+                is_err = node.span is not None and node.span.status == "error"
+            else:
+                on_path = any(m.span_id in crit for m in group.members)
+                is_err = group.errors > 0
             # Name column: guides, glyph + name (cut last), then facts.
-            segs: list[Segment] = [(row.guides, "dim")]
-            room = nw - cell_len(row.guides)
-            for t, st in name:
-                ft = fit(t, room)
-                if ft:
+            segs: list[Segment] = [m_crit if on_path else blank, m_err if is_err else blank, blank,
+                                   (row.guides, "dim")]
+            if total <= nw:  # everything fits (the common case)
+                segs.extend(name)
+                for f in facts:
+                    segs.append(sep)
+                    segs.append(f)
+                room = nw - total
+            else:
+                room = nw - lead
+                for t, st in name:
+                    ft = fit(t, room)
+                    if ft:
+                        segs.append((ft, st))
+                        room -= cell_len(ft)
+                    if ft != t:
+                        room = 0
+                        break
+                for (t, st), fl in zip(facts, flens):
+                    if room < 4:
+                        break
+                    ft = t if fl <= room - 2 else fit(t, room - 2)
+                    segs.append(sep)
                     segs.append((ft, st))
-                    room -= cell_len(ft)
-                if ft != t:
-                    room = 0
-                    break
-            for t, st in facts:
-                if room < 4:
-                    break
-                ft = fit(t, room - 2)
-                segs.append(("  ", None))
-                segs.append((ft, st))
-                room -= 2 + cell_len(ft)
-            segs.append((" " * room, None))
+                    room -= 2 + (fl if ft is t else cell_len(ft))
             # Duration and bar.
-            if row.group is not None:
-                g = row.group
+            if group is not None:
+                g = group
                 dur = format_duration(g.end_ns - g.start_ns) if g.start_ns is not None and g.end_ns is not None else "?"
                 ivals = [((m.start_ns - w0) * scale, (m.end_ns - w0) * scale) for m in g.members
                          if m.start_ns is not None and m.end_ns is not None] if scale else [(0, 0)]
@@ -504,96 +538,91 @@ class Waterfall:
                 else:
                     bstyle = ("bar.ctx" if row.context else "bar.err" if is_err else
                               "bar.crit" if on_path else "bar")
-            line = mark + segs + [(" ", None), (dur.rjust(DUR_WIDTH), "ctx" if row.context else None),
-                                  ("  ", None), (" " * col, None), (bar, bstyle)]
-            out.append(line)
+            segs.append((" " * (room + 1), None))
+            segs.append((dur.rjust(DUR_WIDTH), "ctx" if row.context else None))
+            segs.append(("  " + " " * col, None))
+            segs.append((bar, bstyle))
+            out.append(segs)
             # Lines under the row.
-            if node is not None and node.span is not None and not row.context:
-                pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(cell_len(row.guides) + 2), "dim")]
-                room = max(W - MARK_WIDTH - cell_len(row.guides) - 2, 20)
-                for t, st in detail_texts(node.span):
-                    out.append(pre + [(fit(t, room), st)])
-                if self.show_attrs:
-                    out.extend(pre + seg for seg in self._attr_lines(node, origin))
-            elif row.group is not None and self.show_attrs:
-                pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(cell_len(row.guides) + 2), "dim")]
-                ids = ", ".join(m.span_id or "?" for m in row.group.members)
+            if group is None and node.span is not None and not row.context:
+                details = detail_texts(node.span) if (node.span.events or node.span.type == "decision" or is_err) else ()
+                if details or show_attrs:
+                    pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(lead + 2), "dim")]
+                    room = max(W - MARK_WIDTH - lead - 2, 20)
+                    for t, st in details:
+                        out.append(pre + [(fit(t, room), st)])
+                    if show_attrs:
+                        out.extend(pre + seg for seg in self._attr_lines(node, origin))
+            elif group is not None and show_attrs:
+                pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(lead + 2), "dim")]
+                ids = ", ".join(m.span_id or "?" for m in group.members)
                 out.append(pre + [("members ", "key"), (ids, None)])
         return out
 
     def _header(self, bw: int) -> list[Line]:
-        tree, W = self.tree, self.width
+        tree = self.tree
         top = _primary_root(tree)
         out: list[Line] = []
         root_name = clean(top.name) if top is not None and top.name else "(no root span)"
         out.append([("Trace ", "head"), (self.trace_id, "head"), ("  ", None), (root_name, "head")])
         service = top.span.service if top is not None and top.span is not None else None
         errors = tree.error_count
-        facts: list[Segment] = []
+        facts: list[list[Segment]] = []
         if service:
-            facts += [("service ", "key"), (clean(service), None)]
-        facts += [("start ", "key"), (format_iso_ns(tree.origin_ns, 3) or "?", None),
-                  ("duration ", "key"), (format_duration(tree.duration_ns), None),
-                  (f"{tree.span_count} span{'s' if tree.span_count != 1 else ''}", None),
-                  (f"{errors} error{'s' if errors != 1 else ''}", "err.b" if errors else None)]
+            facts.append([("service ", "key"), (clean(service), None)])
+        facts += [[("start ", "key"), (format_iso_ns(tree.origin_ns, 3) or "?", None)],
+                  [("duration ", "key"), (format_duration(tree.duration_ns), None)],
+                  [(f"{tree.span_count} span{'s' if tree.span_count != 1 else ''}", None)],
+                  [(f"{errors} error{'s' if errors != 1 else ''}", "err.b" if errors else None)]]
         n_roots = sum(1 for r in tree.roots if not r.missing) + sum(len(r.children) for r in tree.roots if r.missing)
         if n_roots > 1:
-            facts.append((f"{n_roots} roots", "note"))
-        out.append(self._joined(facts))
+            facts.append([(f"{n_roots} roots", "note")])
+        out.extend(self._flow("", facts, [(" · ", "dim")]))
         agents = sorted({n.span.agent for n in tree.nodes if n.span.agent})
         if agents:
-            out.extend(self._wrapped("agents  ", [clean(a) for a in agents], ", "))
+            out.extend(self._flow("agents  ", [[(clean(a), None)] for a in agents], [(", ", None)]))
         if self.focus is not None:
             f = self.focus
-            out.append([("  subtree ", "key"), (clean(f.span_id or ""), None), ("  ", None),
-                        (clean(f.name or "?"), "head"),
-                        (f"  {f.size} span{'s' if f.size != 1 else ''}, ancestors shown dimmed", "dim")])
+            out.extend(self._flow("subtree ", [[(clean(f.span_id or ""), None)], [(clean(f.name or "?"), "head")],
+                                              [(f"{f.size} span{'s' if f.size != 1 else ''}", None)],
+                                              [("timeline zoomed to it", "dim")]],
+                                  [(" · ", "dim")]))
         types = {n.span.type or "other" for n in tree.nodes}
-        legend: list[Segment] = [("  legend  ", "key")]
-        for t, g in GLYPHS.items():
-            if t in types:
-                legend.append((f"{g} {t}  ", None))
+        legend = [[(f"{g} {t}", None)] for t, g in GLYPHS.items() if t in types]
         if any(r.missing for r in tree.roots):
-            legend.append((f"{GLYPH_MISSING} missing parent  ", "note"))
+            legend.append([(f"{GLYPH_MISSING} missing parent", "note")])
         if self.critical is not None:
-            legend.append((f"{MARK_CRITICAL} critical path  ", "crit"))
-        legend.append((f"{MARK_ERROR} error", "err.b"))
-        out.append(legend)
+            legend.append([(f"{MARK_CRITICAL} critical path", "crit")])
+        legend.append([(f"{MARK_ERROR} error", "err.b")])
+        out.extend(self._flow("legend  ", legend, [("  ", None)]))
         for note in tree.problems + self.notes:
-            out.append([("  note: ", "note"), (clean(note), "note")])
+            out.extend(self._flow("note: ", [[(w, "note")] for w in clean(note).split(" ")], [(" ", None)],
+                                  label_style="note"))
         out.append([])
         return out
 
-    def _joined(self, facts: list[Segment]) -> Line:
-        """Header facts as "  a · b · c" (a key segment sticks to its value)."""
-        line: Line = [("  ", None)]
-        first = True
-        i = 0
-        while i < len(facts):
-            t, st = facts[i]
-            if not first:
-                line.append((" · ", "dim"))
-            first = False
-            line.append((t, st))
-            if st == "key" and i + 1 < len(facts):
-                line.append(facts[i + 1])
-                i += 1
-            i += 1
-        return line
-
-    def _wrapped(self, label: str, items: list[str], sep: str) -> list[Line]:
+    def _flow(self, label: str, items: list[list[Segment]], sep: list[Segment],
+              label_style: str = "key") -> list[Line]:
+        """`  label item<sep>item...`, wrapped at the width under the first item."""
         lines: list[Line] = []
-        cur: Line = [("  " + label, "key")]
-        used = 2 + len(label)
-        indent = " " * used
-        for j, it in enumerate(items):
-            text = it + (sep if j < len(items) - 1 else "")
-            if used + cell_len(text) > self.width and len(cur) > 1:
+        cur: Line = [("  " + label, label_style)]
+        indent = 2 + cell_len(label)
+        used = indent
+        sep_len = sum(cell_len(t) for t, _ in sep)
+        for j, item in enumerate(items):
+            n = sum(cell_len(t) for t, _ in item)
+            if j and used + sep_len + n > self.width:
+                tail = "".join(t for t, _ in sep).rstrip()
+                if tail:
+                    cur.append((tail, sep[0][1]))
                 lines.append(cur)
-                cur = [(indent, None)]
-                used = len(indent)
-            cur.append((text, None))
-            used += cell_len(text)
+                cur = [(" " * indent, None)]
+                used = indent
+            elif j:
+                cur.extend(sep)
+                used += sep_len
+            cur.extend(item)
+            used += n
         lines.append(cur)
         return lines
 
