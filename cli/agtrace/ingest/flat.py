@@ -75,7 +75,7 @@ def read_span(doc: dict, line: int, ctx: ReadContext) -> None:
                     t = _time(ev.get("time", ev.get("time_ns", ev.get("timestamp"))), "event time")
                 except BadRecord:
                     t = None
-                events.append({"name": ev.get("name"), "time_ns": t, "attributes": clean_json(ev.get("attributes") or {})})
+                events.append({"name": ev.get("name"), "time_ns": t, "attributes": clean_json(a) if isinstance(a := ev.get("attributes"), dict) else {}})
     links = None
     if isinstance(doc.get("links"), list) and doc["links"]:
         links = []

@@ -61,7 +61,7 @@ def read_span(doc: dict, line: int, ctx: ReadContext) -> None:
                     t = time_ns(ev.get("timestamp"), "event timestamp")
                 except BadRecord:
                     t = None
-                events.append({"name": ev.get("name"), "time_ns": t, "attributes": clean_json(ev.get("attributes") or {})})
+                events.append({"name": ev.get("name"), "time_ns": t, "attributes": clean_json(a) if isinstance(a := ev.get("attributes"), dict) else {}})
     links = None
     if doc.get("links") and isinstance(doc["links"], list):
         links = []
