@@ -113,8 +113,11 @@ def span(sp: dict) -> bytes:
     return out
 
 
-def request(req: dict) -> bytes:
-    """ExportTraceServiceRequest (OTLP/JSON dict) -> protobuf bytes."""
+def request(req: dict, legacy: bool = False) -> bytes:
+    """ExportTraceServiceRequest (OTLP/JSON dict) -> protobuf bytes.
+
+    `legacy` writes the scopes as InstrumentationLibrarySpans (field 1000).
+    """
     out = b""
     for rs in req.get("resourceSpans") or []:
         body = ld(1, attrs(1, (rs.get("resource") or {}).get("attributes")))
@@ -124,11 +127,26 @@ def request(req: dict) -> bytes:
             sbody = ld(1, scope) + b"".join(ld(2, span(sp)) for sp in ss.get("spans") or [])
             if ss.get("schemaUrl"):
                 sbody += s(3, ss["schemaUrl"])
-            body += ld(2, sbody)
+            body += ld(1000 if legacy else 2, sbody)
         if rs.get("schemaUrl"):
             body += s(3, rs["schemaUrl"])
         out += ld(1, body)
     return out
+
+
+def metrics_request(name: str = "http.server.duration", service: str = "svc") -> bytes:
+    """A minimal ExportMetricsServiceRequest: one gauge with one data point."""
+    point = fixed64(3, 1_705_312_800_000_000_000) + key(4, 1) + struct.pack("<d", 1.5)
+    metric = s(1, name) + ld(5, ld(1, point))
+    return ld(1, ld(1, attrs(1, [{"key": "service.name", "value": {"stringValue": service}}]))
+              + ld(2, ld(1, s(1, "meter")) + ld(2, metric)))
+
+
+def logs_request(body: str = "hello", service: str = "svc") -> bytes:
+    """A minimal ExportLogsServiceRequest: one log record."""
+    record = fixed64(1, 1_705_312_800_000_000_000) + vint(2, 9) + ld(5, s(1, body))
+    return ld(1, ld(1, attrs(1, [{"key": "service.name", "value": {"stringValue": service}}]))
+              + ld(2, ld(1, s(1, "logger")) + ld(2, record)))
 
 
 def frame(messages: list[bytes], compress_each: bool = False) -> bytes:

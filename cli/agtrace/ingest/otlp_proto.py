@@ -346,7 +346,11 @@ def _link(buf: bytes, start: int, end: int) -> dict:
 def _decompress(body: bytes) -> bytes:
     import zstandard
 
-    return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    out = dobj.decompress(body)
+    if not dobj.eof:
+        raise ValueError("the frame is cut short")
+    return out
 
 
 def read(stream, ctx: ReadContext) -> None:
@@ -374,7 +378,7 @@ def read(stream, ctx: ReadContext) -> None:
         try:
             if body[:4] == ZSTD_MAGIC:
                 body = _decompress(body)
-        except Exception as exc:  # zstandard.ZstdError
+        except Exception as exc:  # zstandard.ZstdError, or cut short
             ctx.bad(n, f"message {n}: zstd frame is corrupt ({str(exc).strip() or type(exc).__name__})")
             continue
         if body[:1] in (b"{", b"["):  # compression with `format: json` frames JSON (no lstrip: 0x0A opens protobuf)
