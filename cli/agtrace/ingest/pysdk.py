@@ -68,7 +68,7 @@ def read_span(doc: dict, line: int, ctx: ReadContext) -> None:
         for ln in doc["links"]:
             if not isinstance(ln, dict):
                 continue
-            lc = ln.get("context") or {}
+            lc = ln.get("context") if isinstance(ln.get("context"), dict) else {}
             try:
                 links.append({
                     "trace_id": norm_id(lc.get("trace_id"), nbytes=16, what="link trace_id"),
