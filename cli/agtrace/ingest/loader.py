@@ -245,6 +245,11 @@ def load_paths(
     return report
 
 
+# The last line of defence against reader bugs on hostile input (see _read_source).
+READER_SLIPS = (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError, OverflowError)
+UNREADABLE = "record not readable"
+
+
 def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileStats, advance) -> str:
     """Read one source into the sink; returns its status word."""
     try:
@@ -286,7 +291,14 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
                 stats.add_bad(line, doc.reason)
                 continue
             any_doc = True
-            if not formats.dispatch(doc, line, ctx, seen_formats):
+            try:
+                known = formats.dispatch(doc, line, ctx, seen_formats)
+            except READER_SLIPS as exc:
+                # A reader met a shape it did not expect: the rest of this document
+                # is one bad record (spans read before it are kept), not a traceback.
+                stats.add_bad(line, f"{UNREADABLE}: {type(exc).__name__}: {_exc_text(exc)}")
+                continue
+            if not known:
                 unknown += 1
                 stats.add_bad(line, "JSON value in no known trace format")
     except (EOFError, zlib.error, OSError) as exc:
