@@ -159,10 +159,10 @@ class Field:
 
     def label(self) -> str:
         """The canonical way to write this field (used for headers and by to_text)."""
-        return "parent." * self.up + _base_label(self.scope, self.name)
+        return "parent." * self.up + _base_label(self.scope, self.name, self.up > 0)
 
 
-def _base_label(scope: str, name: str) -> str:
+def _base_label(scope: str, name: str, after_parent: bool = False) -> str:
     if scope == INTRINSIC:
         return name
     if scope == TRACE:
@@ -178,7 +178,8 @@ def _base_label(scope: str, name: str) -> str:
     if _plain_key(name) and "." not in name and name not in INTRINSICS and name not in ALIASES \
             and name.lower() not in _RESERVED and intrinsic_typo(name) is None:
         return name
-    return "." + key
+    # `parent."name"`: a quoted name is never an intrinsic or a scope
+    return _quote(name) if after_parent else "." + key
 
 
 # Words that cannot be a bare field name (they are keywords of the language).

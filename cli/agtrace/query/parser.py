@@ -213,6 +213,9 @@ class _Parser:
         if tok.kind == L.BARE:
             self.advance()
             return N.Literal(N.WORD, tok.text, tok.text, tok.pos)
+        if tok.kind == L.WORD and self.peek(1).kind == L.LPAREN:
+            raise self.error(f"expected a value after '{after.text}'", tok,
+                             hint="a value is a string, a number, a duration, true, false or nil")
         if tok.kind == L.WORD and tok.keyword is not None:
             kw = tok.keyword
             if kw in ("and", "or", "not", "in"):
