@@ -20,7 +20,7 @@ from agtrace.query.fields import (
 from test_query_injection import assert_safe_sql
 from test_query_language import ALL, build_store
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")

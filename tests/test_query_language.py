@@ -310,13 +310,12 @@ def test_matches(store, text, expected):
 
 def test_not_is_plain_negation_everywhere(store):
     """Every filter is TRUE or FALSE, never NULL: f and not f split all spans."""
-    total = len(ALL)
     for text, _ in MATCHES + SPEC_EXAMPLES:
         f = compile_filter(text)
-        yes = store.con.execute(f"SELECT count(*) FROM spans s WHERE {f.sql}", f.params).fetchone()[0]
-        no = store.con.execute(f"SELECT count(*) FROM spans s WHERE NOT ({f.sql})", f.params).fetchone()[0]
-        nulls = store.con.execute(f"SELECT count(*) FROM spans s WHERE ({f.sql}) IS NULL", f.params).fetchone()[0]
-        assert (yes + no, nulls) == (total, 0), text
+        yes, no, nulls = store.con.execute(
+            f"SELECT count(*) FILTER (WHERE {f.sql}), count(*) FILTER (WHERE NOT ({f.sql})), "
+            f"count(*) FILTER (WHERE ({f.sql}) IS NULL) FROM spans s", f.params * 3).fetchone()
+        assert (yes + no, nulls) == (len(ALL), 0), text
 
 
 def test_empty_filter_is_true(store):
@@ -664,3 +663,22 @@ def test_field_table_is_complete():
         "duration", "duration_ms", "start", "end", "agent", "type", "depth", "is_root", "model",
         "input_tokens", "output_tokens", "session"}
     assert {"duration_ms", "root_name", "span_count", "error_count", "service", "start"} <= set(TRACE_FIELDS)
+
+
+def test_vocabularies_match_ingest():
+    """status / kind / type literals are validated against what the loader writes."""
+    from agtrace.ingest.semantics import TYPES
+    from agtrace.ingest.values import KINDS, STATUSES
+    from agtrace.query.fields import KIND_VALUES, STATUS_VALUES, TYPE_VALUES
+
+    assert (set(KIND_VALUES), set(STATUS_VALUES), set(TYPE_VALUES)) == (set(KINDS), set(STATUSES), set(TYPES))
+
+
+def test_core_does_not_import_the_cli():
+    import subprocess
+    import sys
+
+    code = "import sys, agtrace.query; print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1] / "cli")})
+    assert out.stdout.strip() == "[]"

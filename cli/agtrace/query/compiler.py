@@ -179,9 +179,12 @@ def _parse_number(s: str):
 
 @dataclass
 class _Pred:
-    """A predicate over one value expression: sql may be NULL only if `strict`
-    says the value itself is NULL (then `(sql) IS TRUE` and `(NOT sql) IS TRUE`
-    are both right)."""
+    """A predicate over one value expression.
+
+    `strict`: the predicate is NULL only when the value itself is NULL (a
+    missing field), so both `(P) IS TRUE` and `(NOT P) IS TRUE` are right;
+    a TRY_CAST can also give NULL for a present value, and is not strict.
+    """
 
     sql: str
     params: list
