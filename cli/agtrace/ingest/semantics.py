@@ -22,8 +22,10 @@ Precedence, first match wins (an explicit statement beats a guess):
    model / provider attributes (llm), `tool.name`.
 
 `derive()` is called once per span on the load path, so it does dictionary
-lookups and cheap string tests only; custom values are classified once and
-memoised.
+lookups and cheap string tests only: what a span name says is worked out once
+per distinct name, custom values once per value, and one set intersection
+finds which of the attributes any rule reads are present (for most
+infrastructure spans none are, and the name alone decides).
 """
 
 from __future__ import annotations
@@ -89,6 +91,59 @@ _SESSION_KEYS = (
 _LLM_HINT_KEYS = ("gen_ai.request.model", "llm.model_name", "llm.request.type", "gen_ai.system", "gen_ai.provider.name")
 # Monocle numbers its entities entity.1.*, entity.2.*, ...
 _ENTITY_KEYS = tuple((f"entity.{i}.type", f"entity.{i}.name") for i in range(1, 5))
+
+
+_DECLARED_KEYS = frozenset({"gen_ai.operation.name", "openinference.span.kind", "traceloop.span.kind", "span.type"})
+_LLM_HINTS = frozenset(_LLM_HINT_KEYS)
+_AGENT_KEYS = frozenset(_AGENT_NAME_KEYS)
+_MODELS = frozenset(_MODEL_KEYS)
+_INPUTS = frozenset(_INPUT_TOKEN_KEYS)
+_OUTPUTS = frozenset(_OUTPUT_TOKEN_KEYS)
+_SESSIONS = frozenset(_SESSION_KEYS)
+# Every attribute key any rule reads: a span carrying none of them is typed by its name alone.
+_ALL_KEYS = (_DECLARED_KEYS | _LLM_HINTS | _AGENT_KEYS | _MODELS | _INPUTS | _OUTPUTS | _SESSIONS
+             | {"decision_type", "gen_ai.tool.name", "tool.name", "gen_ai.agent.id"})
+_EMPTY: frozenset = frozenset()
+
+_TOOL_PREFIXES = ("tool.", "execute_tool", "tool ")
+_AGENT_PREFIXES = ("invoke_agent", "create_agent", "agent.invoke")
+_LLM_PREFIXES = ("chat ", "llm.", "text_completion", "generate_content", "embeddings")
+_RETRIEVAL_PREFIXES = ("retrieve", "retrieval", "vector_search")
+
+_NAME_CACHE: dict = {}
+_NAME_CACHE_MAX = 100_000
+
+
+def _name_facts(name: str) -> tuple:
+    """(is_decision, type_by_name, agent_by_name, name_as_agent) -- memoised: names repeat."""
+    f = _NAME_CACHE.get(name)
+    if f is not None:
+        return f
+    lower = name.lower()
+    if lower.startswith(_TOOL_PREFIXES):
+        cls = "tool"
+    elif _AGENT_INVOKE_RE.match(name) or lower.startswith(_AGENT_PREFIXES):
+        cls = "agent"
+    elif lower.startswith(_LLM_PREFIXES):
+        cls = "llm"
+    elif lower.startswith(_RETRIEVAL_PREFIXES):
+        cls = "retrieval"
+    elif lower.endswith("workflow") or lower.startswith("invoke_workflow"):
+        cls = "workflow"
+    else:
+        cls = None
+    m = _AGENT_SPAN_RE.match(name)
+    if m:
+        agent = m.group(1).strip()
+    else:
+        m = _AGENT_INVOKE_RE.match(name)
+        agent = m.group(1) if m else None
+    fallback = name if name and lower not in _BARE_AGENT_NAMES else None
+    f = (bool(_DECISION_NAME_RE.search(name)), cls, agent, fallback)
+    if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
+        _NAME_CACHE.clear()
+    _NAME_CACHE[name] = f
+    return f
 
 
 def _first(attrs: dict, keys) -> object:
@@ -169,30 +224,30 @@ def _declared_type(attrs: dict) -> str | None:
     return None
 
 
+def _type(attrs: dict, facts: tuple, present) -> str:
+    decision, cls, _, _ = facts
+    if decision or "decision_type" in present:
+        return "decision"
+    if not _DECLARED_KEYS.isdisjoint(present):
+        t = _declared_type(attrs)
+        if t:
+            return t
+    if cls == "tool" or "gen_ai.tool.name" in present:
+        return "tool"
+    if cls == "agent" or cls == "llm":
+        return cls
+    if not _LLM_HINTS.isdisjoint(present):
+        return "llm"
+    if cls == "retrieval":
+        return cls
+    if "tool.name" in present:
+        return "tool"
+    return cls or "other"  # "workflow" or nothing
+
+
 def span_type(name: str, attrs: dict) -> str:
     """The normalised span type (see TYPES), first matching convention wins."""
-    if "decision_type" in attrs or _DECISION_NAME_RE.search(name):
-        return "decision"
-    t = _declared_type(attrs)
-    if t:
-        return t
-    lower = name.lower()
-    if lower.startswith(("tool.", "execute_tool", "tool ")) or "gen_ai.tool.name" in attrs:
-        return "tool"
-    if _AGENT_INVOKE_RE.match(name) or lower.startswith(("invoke_agent", "create_agent", "agent.invoke")):
-        return "agent"
-    if lower.startswith(("chat ", "llm.", "text_completion", "generate_content", "embeddings")):
-        return "llm"
-    for k in _LLM_HINT_KEYS:
-        if k in attrs:
-            return "llm"
-    if lower.startswith(("retrieve", "retrieval", "vector_search")):
-        return "retrieval"
-    if "tool.name" in attrs:
-        return "tool"
-    if lower.endswith("workflow") or lower.startswith("invoke_workflow"):
-        return "workflow"
-    return "other"
+    return _type(attrs, _name_facts(name), _ALL_KEYS.intersection(attrs) if attrs else _EMPTY)
 
 
 def _entity(attrs: dict, prefix: str) -> str | None:
@@ -210,48 +265,39 @@ def _entity(attrs: dict, prefix: str) -> str | None:
     return None
 
 
-def own_agent(name: str, attrs: dict, typ: str | None = None) -> str | None:
-    """The agent a span itself names (descendants inherit it at load time)."""
-    v = _first(attrs, _AGENT_NAME_KEYS)
-    if isinstance(v, str):
-        return v
-    if "traceloop.span.kind" in attrs and attrs["traceloop.span.kind"] == "agent":
+def _agent(attrs: dict, facts: tuple, present, typ: str) -> str | None:
+    if not _AGENT_KEYS.isdisjoint(present):
+        v = _first(attrs, _AGENT_NAME_KEYS)
+        if isinstance(v, str):
+            return v
+    if "traceloop.span.kind" in present and attrs["traceloop.span.kind"] == "agent":
         v = attrs.get("traceloop.entity.name")
         if isinstance(v, str) and v:
             return v
-    if "span.type" in attrs:
-        st = attrs["span.type"]
-        if st == "agentic.delegation":
+    if "span.type" in present:
+        if attrs["span.type"] == "agentic.delegation":
             v = attrs.get("entity.1.from_agent")
             if isinstance(v, str) and v:
                 return v
         v = _entity(attrs, "agent")
         if v:
             return v
-    m = _AGENT_SPAN_RE.match(name)
-    if m:
-        return m.group(1).strip()
-    m = _AGENT_INVOKE_RE.match(name)
-    if m:
-        return m.group(1)
-    if typ is None:
-        typ = span_type(name, attrs)
+    if facts[2]:
+        return facts[2]
     if typ == "agent":
-        v = attrs.get("gen_ai.agent.id")
-        if v is not None and v != "":
-            return str(v)
-        if name and name.lower() not in _BARE_AGENT_NAMES:
-            return name  # an agent span that names no agent: its own name is the best identity
+        if "gen_ai.agent.id" in present:
+            v = attrs["gen_ai.agent.id"]
+            if v is not None and v != "":
+                return str(v)
+        return facts[3]  # an agent span that names no agent: its own name is the best identity
     return None
 
 
-def _model(attrs: dict) -> str | None:
-    v = _first(attrs, _MODEL_KEYS)
-    if isinstance(v, str):
-        return v
-    if "span.type" in attrs:
-        return _entity(attrs, "model.")
-    return None
+def own_agent(name: str, attrs: dict, typ: str | None = None) -> str | None:
+    """The agent a span itself names (descendants inherit it at load time)."""
+    facts = _name_facts(name)
+    present = _ALL_KEYS.intersection(attrs) if attrs else _EMPTY
+    return _agent(attrs, facts, present, typ or _type(attrs, facts, present))
 
 
 _EVENT_INPUT_KEYS = ("prompt_tokens", "input_tokens", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
@@ -262,7 +308,7 @@ def _event_tokens(events) -> tuple[int | None, int | None]:
     """Token usage recorded on an event (Monocle's `metadata` event)."""
     for ev in events:
         a = ev.get("attributes") if isinstance(ev, dict) else None
-        if not a:
+        if not a or not isinstance(a, dict):
             continue
         i = _as_int(_first(a, _EVENT_INPUT_KEYS))
         o = _as_int(_first(a, _EVENT_OUTPUT_KEYS))
@@ -277,17 +323,29 @@ def derive(name: str, attrs: dict, events: list | None = None) -> tuple:
     `events` (items {name, time_ns, attributes}) is consulted only for token
     usage that a span does not carry as attributes.
     """
-    typ = span_type(name, attrs)
-    in_tok = _as_int(_first(attrs, _INPUT_TOKEN_KEYS))
-    out_tok = _as_int(_first(attrs, _OUTPUT_TOKEN_KEYS))
+    facts = _name_facts(name)
+    present = _ALL_KEYS.intersection(attrs) if attrs else _EMPTY
+    typ = _type(attrs, facts, present)
+    agent = _agent(attrs, facts, present, typ)
+    if not present:  # the common case for infrastructure spans: nothing more to find
+        if events:
+            i, o = _event_tokens(events)
+            return agent, typ, None, i, o, None
+        return agent, typ, None, None, None, None
+    model = None
+    if not _MODELS.isdisjoint(present):
+        v = _first(attrs, _MODEL_KEYS)
+        if isinstance(v, str):
+            model = v
+    if model is None and "span.type" in present:
+        model = _entity(attrs, "model.")
+    in_tok = _as_int(_first(attrs, _INPUT_TOKEN_KEYS)) if not _INPUTS.isdisjoint(present) else None
+    out_tok = _as_int(_first(attrs, _OUTPUT_TOKEN_KEYS)) if not _OUTPUTS.isdisjoint(present) else None
     if in_tok is None and out_tok is None and events:
         in_tok, out_tok = _event_tokens(events)
-    session = _first(attrs, _SESSION_KEYS)
-    return (
-        own_agent(name, attrs, typ),
-        typ,
-        _model(attrs),
-        in_tok,
-        out_tok,
-        str(session) if session is not None and not isinstance(session, (dict, list)) else None,
-    )
+    session = None
+    if not _SESSIONS.isdisjoint(present):
+        v = _first(attrs, _SESSION_KEYS)
+        if v is not None and not isinstance(v, (dict, list)):
+            session = str(v)
+    return agent, typ, model, in_tok, out_tok, session
