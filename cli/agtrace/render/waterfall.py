@@ -424,8 +424,7 @@ class Waterfall:
             return name, facts
         node = row.node
         if node.missing:
-            return ([(GLYPH_MISSING + " ", "note"), (f"missing parent {clean(node.span_id or '')}", "note")],
-                    [("not in the data", "dim")])
+            return [(GLYPH_MISSING + " ", "note"), (f"missing parent {clean(node.span_id or '')}", "note")], []
         span = node.span
         t = span.type or "other"
         base = "ctx" if row.context else ("err.b" if span.status == "error" else None)
