@@ -60,12 +60,13 @@ class _Query:
         self.n_alias += 1
         return f"_{prefix}{self.n_alias}"
 
-    def sql(self, source: str = "spans s") -> Sql:
+    def sql(self, source: str = "spans s", source_params: list = ()) -> Sql:
         params: list = []
         sel = []
         for text, p in self.select:
             sel.append(text)
             params += p
+        params += list(source_params)
         joins = []
         for text, p in self.joins:
             joins.append(text)
@@ -92,8 +93,12 @@ def _has_resource_key(con, key: str) -> bool:
     return con.execute("SELECT 1 FROM resource_attrs WHERE key = ? LIMIT 1", [key]).fetchone() is not None
 
 
-def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = "s") -> None:
-    """Add group key `i` as columns g{i} (value) and vt{i} (attribute value type)."""
+def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = "s") -> bool:
+    """Add group key `i` as columns g{i} (value) and vt{i} (attribute value type).
+
+    Returns whether the key is an inner join on `attrs`, which narrows the
+    spans scanned (DuckDB pushes the join's keys into the spans scan).
+    """
     from agtrace.query import field_expr, parse_field
     from agtrace.query.fields import ANY_ATTR, RESOURCE_ATTR, SPAN_ATTR
 
@@ -106,7 +111,7 @@ def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = 
         if not use_res:
             q.joins.append((f"{kind} attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
             q.select.append((f"{a}.str_val AS g{i}, {a}.vtype AS vt{i}", []))
-            return
+            return required
         r = q.alias("r")
         q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
         q.joins.append((f"LEFT JOIN resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
@@ -115,13 +120,13 @@ def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = 
                          f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.vtype ELSE {r}.vtype END AS vt{i}", []))
         if required:
             q.where.append((f"{a}.sid IS NOT NULL OR {r}.resource_id IS NOT NULL", []))
-        return
+        return False
     if f.up == 0 and f.scope == RESOURCE_ATTR:
         r = q.alias("r")
         q.joins.append((f"{kind} resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
                         f" AND {cond.format(a=r)}", [f.name]))
         q.select.append((f"{r}.str_val AS g{i}, {r}.vtype AS vt{i}", []))
-        return
+        return False
     sql, params = field_expr(name)
     if alias != "s":
         # field_expr is written over alias `s`; the traces query names the root span `s` too.
@@ -129,6 +134,7 @@ def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = 
     q.select.append((f"{sql} AS g{i}, NULL::VARCHAR AS vt{i}", params))
     if required:
         q.where.append((f"{sql} IS NOT NULL", params))
+    return False
 
 
 def _add_numeric(con, q: _Query, name: str, col: str) -> None:
@@ -155,11 +161,25 @@ def _add_numeric(con, q: _Query, name: str, col: str) -> None:
     q.select.append((f"CAST({sql} AS DOUBLE) AS {col}", params))
 
 
-def _add_confidence(q: _Query) -> None:
-    c1, c2 = q.alias("c"), q.alias("c")
-    for a, key in ((c1, CONFIDENCE_KEYS[0]), (c2, CONFIDENCE_KEYS[1])):
+def confidence_keys(con) -> list[str]:
+    """Which of the confidence attributes the store holds, in order of preference.
+
+    One scan of the (dictionary-compressed) key column; it saves a join over
+    `attrs` per absent key, which costs more (see benchmarks/bench_stats.py).
+    """
+    found = {r[0] for r in con.execute(
+        "SELECT DISTINCT key FROM attrs WHERE key IN (?, ?)", list(CONFIDENCE_KEYS)).fetchall()}
+    return [k for k in CONFIDENCE_KEYS if k in found]
+
+
+def _add_confidence(q: _Query, conf_keys: list[str]) -> None:
+    parts = []
+    for key in conf_keys:
+        a = q.alias("c")
         q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = s.sid AND {a}.key = ? AND {a}.idx IS NULL", [key]))
-    q.select.append((f"coalesce({c1}.num_val, {c2}.num_val) AS conf", []))
+        parts.append(f"{a}.num_val")
+    expr = "NULL::DOUBLE" if not parts else parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    q.select.append((f"{expr} AS conf", []))
 
 
 def _add_where(q: _Query, where) -> None:
@@ -263,9 +283,14 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
     metrics = list(dict.fromkeys(m.strip() for m in metrics))
     q = _Query()
     q.select.append(("s.status, s.duration_ns, s.input_tokens, s.output_tokens", []))
-    for i, k in enumerate(keys):
-        _add_key(con, q, k.text, i, required=not include_missing)
-    _add_confidence(q)
+    narrowed = [_add_key(con, q, k.text, i, required=not include_missing) for i, k in enumerate(keys)]
+    conf_keys = confidence_keys(con)
+    # Joining the confidence inline probes every span the query reads: fine
+    # when an attribute key already narrowed them, costly for `--by agent`
+    # over a whole store, where a second query from the confidence rows is
+    # cheaper.
+    separate_conf = bool(conf_keys) and not any(narrowed)
+    _add_confidence(q, [] if separate_conf else conf_keys)
     for j, m in enumerate(metrics):
         _add_numeric(con, q, m, f"m{j}")
     if rate is not None:
@@ -295,6 +320,10 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
         _add_where(wq, where)
         all_sql, all_params = wq.sql()
         missing = con.execute(all_sql, all_params).fetchone()[0] - total
+    if separate_conf:
+        confs = _confidence_by_group(con, keys, conf_keys, where, include_missing)
+        rows = [r[:3 * n + 5] + confs.get(tuple(r[3 * i] for i in range(n)), (None, None, 0)) + r[3 * n + 8:]
+                for r in rows]
     has_conf = any(r[3 * n + 7] for r in rows)
     has_tokens = any(r[3 * n + 10] for r in rows)
     columns = [k.label for k in keys] + ["count", "share", "error_count"] + DURATION_COLUMNS
@@ -333,6 +362,33 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
             row[f"{m}_p95"] = _num(p)
         out.append(row)
     return StatsResult(out, columns, [k.label for k in keys], total, missing, "spans")
+
+
+def _confidence_by_group(con, keys: list[Key], conf_keys: list[str], where, include_missing: bool) -> dict:
+    """(avg, min, count) of the confidence per raw group-key tuple, read from the confidence rows."""
+    q = _Query()
+    if len(conf_keys) == 1:
+        source = "attrs _cf JOIN spans s ON s.sid = _cf.sid"
+        source_params: list = []
+        q.where.append(("_cf.key = ? AND _cf.idx IS NULL", [conf_keys[0]]))
+    else:
+        source = ("(SELECT sid, coalesce(any_value(num_val) FILTER (WHERE key = ?), any_value(num_val) FILTER (WHERE key = ?))"
+                  " AS num_val FROM attrs WHERE key IN (?, ?) AND idx IS NULL GROUP BY sid) _cf"
+                  " JOIN spans s ON s.sid = _cf.sid")
+        source_params = list(conf_keys) * 2
+    q.select.append(("_cf.num_val AS conf", []))
+    for i, k in enumerate(keys):
+        _add_key(con, q, k.text, i, required=not include_missing)
+    _add_where(q, where)
+    base, params = q.sql(source, source_params)
+    gs = ", ".join(f"g{i}" for i in range(len(keys)))
+    if not keys:
+        row = con.execute(f"WITH b AS ({base}) SELECT avg(conf), min(conf), count(conf) FROM b", params).fetchone()
+        return {(): tuple(row)}
+    rows = con.execute(f"WITH b AS ({base}) SELECT {gs}, avg(conf), min(conf), count(conf) FROM b GROUP BY {gs}",
+                       params).fetchall()
+    n = len(keys)
+    return {tuple(r[:n]): tuple(r[n:]) for r in rows}
 
 
 def _share(part, whole):
@@ -423,32 +479,37 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
     if not keys:
         raise UsageError("--streaks needs a --by key other than agent", hint="e.g. agtrace stats --streaks --by decision_type")
     q = _Query()
-    q.select.append(("s.sid, s.agent AS ag, s.start_ns, s.trace_id, s.span_id", []))
+    q.select.append(("s.sid, s.agent AS ag, s.start_ns", []))
     for i, k in enumerate(keys):
         _add_key(con, q, k.text, i, required=True)
     _add_where(q, where)
     base, params = q.sql()
     n = len(keys)
     gs = ", ".join(f"g{i}" for i in range(n))
+    # Runs are found on integers only (row numbers, sids); the ids and times
+    # of the winning runs' first and last spans are looked up at the end,
+    # which is cheaper than carrying text through the run aggregation.
     sql = f"""
     WITH b AS ({base}),
     r AS (
-        SELECT *, row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid) AS rn,
+        SELECT ag, {gs}, {", ".join(f"vt{i}" for i in range(n))}, sid,
+               row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid) AS rn,
                row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid)
                - row_number() OVER (PARTITION BY ag, {gs} ORDER BY start_ns, sid) AS isl
         FROM b
     ),
     runs AS (
         SELECT ag, {_key_selects(n)}, count(*) AS n, min(rn) AS first_rn,
-               arg_min(start_ns, rn) AS first_ns, arg_max(start_ns, rn) AS last_ns,
-               arg_min(trace_id, rn) AS first_trace, arg_min(span_id, rn) AS first_span,
-               arg_max(trace_id, rn) AS last_trace, arg_max(span_id, rn) AS last_span
+               arg_min(sid, rn) AS first_sid, arg_max(sid, rn) AS last_sid
         FROM r GROUP BY ag, {gs}, isl
+    ),
+    best AS (
+        SELECT *, sum(n) OVER (PARTITION BY ag) AS total FROM runs
+        QUALIFY row_number() OVER (PARTITION BY ag ORDER BY n DESC, first_rn) = 1
     )
-    SELECT ag, {", ".join(f"g{i}, num{i}, bool{i}" for i in range(n))}, n, sum(n) OVER (PARTITION BY ag),
-           first_ns, last_ns, first_trace, first_span, last_trace, last_span
-    FROM runs
-    QUALIFY row_number() OVER (PARTITION BY ag ORDER BY n DESC, first_rn) = 1
+    SELECT best.ag, {", ".join(f"best.g{i}, best.num{i}, best.bool{i}" for i in range(n))}, best.n, best.total,
+           f.start_ns, l.start_ns, f.trace_id, f.span_id, l.trace_id, l.span_id
+    FROM best JOIN spans f ON f.sid = best.first_sid JOIN spans l ON l.sid = best.last_sid
     """
     rows = con.execute(sql, params).fetchall()
     labels = [k.label for k in keys]
