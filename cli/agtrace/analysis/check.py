@@ -64,6 +64,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from agtrace.errors import AgtraceError, ExpressionError, InputError, UsageError
 from agtrace.query import Filter, compile_filter, field_info, field_numeric_expr, parse_field
 from agtrace.query import lexer as L
@@ -149,8 +151,12 @@ def parse_assertion(text: str) -> Assertion:
                               hint=f"e.g. {measure}(duration_ms)" if measure != "max_streak"
                               else "e.g. max_streak(decision_type)")
     op_tok = toks[i]
+    if op_tok.kind == L.RPAREN:
+        raise ExpressionError("unbalanced parentheses: ')' without a matching '('", text, op_tok.pos)
     if op_tok.kind != L.OP or op_tok.text in ("=~", "!~"):
         hint = "write the comparison after the measure: count(status = error) == 0"
+        if op_tok.text in ("=~", "!~"):
+            hint = f"the bound is a number; a regular expression belongs in the filter: count(name {op_tok.text} \"...\")"
         if op_tok.kind == L.WORD and op_tok.keyword == "where":
             hint = f"put the filter inside the parentheses: {measure}(... where FILTER)" if measure in FIELD_MEASURES \
                 else f"put the filter inside the parentheses: {measure}(FILTER)"
@@ -388,7 +394,7 @@ def parse_rules(text: str, path: str = "rules.toml") -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, int | None] = {}
     for i, r in enumerate(raw):
-        sec = sections[i] if sections else None
+        sec = sections[i] if sections else lines.near(r.get("name"))
         rule = _make_rule(r, i, sec, path)
         if rule.name in seen:
             first = seen[rule.name]
@@ -433,7 +439,9 @@ def _make_rule(r: dict, i: int, sec: dict | None, path: str) -> Rule:
         raise fail("name", "name is empty")
     for key, allowed in (("scope", SCOPES), ("severity", SEVERITIES), ("if_empty", IF_EMPTY)):
         if key in r and r[key] not in allowed:
-            raise fail(key, f"{key} must be one of {', '.join(allowed)}, not \"{r[key]}\"")
+            close = difflib.get_close_matches(r[key], allowed, n=1, cutoff=0.5)
+            raise fail(key, f"{key} must be one of {', '.join(allowed)}, not \"{r[key]}\"",
+                       hint=f'did you mean {key} = "{close[0]}"?' if close else None)
 
     def located(key: str) -> str:
         line = line_of(key)
@@ -502,6 +510,7 @@ class _Lines:
 
     def __init__(self, text: str):
         self.top_keys: dict[str, int] = {}
+        self.text_lines = text.splitlines()
         self.rule_sections: list[dict] = []
         current: dict | None = None
         for n, line in enumerate(text.splitlines(), 1):
@@ -524,6 +533,16 @@ class _Lines:
 
     def sections(self, n: int) -> list[dict] | None:
         return self.rule_sections if len(self.rule_sections) == n else None
+
+    def near(self, name) -> dict | None:
+        """For rules not written as [[rule]] tables: the first line quoting the rule's name."""
+        if not isinstance(name, str) or not name:
+            return None
+        for quoted in (f'"{name}"', f"'{name}'"):
+            for n, line in enumerate(self.text_lines, 1):
+                if quoted in line:
+                    return {"header": n, "keys": {}}
+        return None
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -558,7 +577,9 @@ class RuleResult:
         d = self.detail
         m = self.rule.expect.measure
         unit = "traces" if self.rule.scope == "trace" else "spans"
-        if m == "rate":
+        if m == "count":
+            text += f" {unit if self.value != 1 else unit[:-1]}"
+        elif m == "rate":
             text += f" ({d['matched']} of {d['base']} {unit})"
         elif m in AGGREGATES:
             if field_info(self.rule.expect.field).kind == "duration":
@@ -649,6 +670,8 @@ def evaluate(store, rule: Rule) -> RuleResult:
             value, detail, note = _critical_share(store, where, of)
     except AgtraceError as exc:
         raise UsageError(f"{rule.source}: rule \"{rule.name}\": {exc.message}", hint=exc.hint) from None
+    except duckdb.Error as exc:  # a bug, but CI must not read it as "the check failed" (exit 1)
+        raise AgtraceError(f"{rule.source}: rule \"{rule.name}\" could not be evaluated: {exc}") from None
     if value is None:
         ok = rule.if_empty == "pass"
     else:
