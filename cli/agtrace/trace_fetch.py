@@ -9,8 +9,6 @@ parsing only what it shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import orjson
 
 _SPAN_SQL = """
@@ -38,47 +36,64 @@ def _loads(text) -> object:
         return text
 
 
-@dataclass(slots=True, eq=False)
 class LinkRow:
     """A link (or extra reference) held by a span of the trace."""
 
-    linked_trace_id: str | None
-    linked_span_id: str | None
-    ref_type: str | None
-    attributes: str | None = None
+    __slots__ = ("linked_trace_id", "linked_span_id", "ref_type", "attributes")
+
+    def __init__(self, linked_trace_id: str | None, linked_span_id: str | None, ref_type: str | None,
+                 attributes: str | None = None):
+        self.linked_trace_id = linked_trace_id
+        self.linked_span_id = linked_span_id
+        self.ref_type = ref_type
+        self.attributes = attributes
 
     def attrs(self) -> dict:
         v = _loads(self.attributes)
         return v if isinstance(v, dict) else {}
 
 
-@dataclass(slots=True, eq=False)
 class SpanRow:
     """One span as `show` needs it. `attributes` and `events` are JSON text.
 
-    The field names match what `analysis.critical_path.analyze_trace` reads.
+    The field names match what `analysis.critical_path` reads. (A plain
+    class, not a dataclass: dataclass creation costs milliseconds at import,
+    and `show` counts them.)
     """
 
-    span_id: str
-    parent_span_id: str | None
-    name: str | None
-    start_ns: int | None
-    end_ns: int | None
-    kind: str | None = None
-    status: str | None = None
-    status_message: str | None = None
-    service: str | None = None
-    attributes: str | None = None
-    events: str | None = None
-    agent: str | None = None
-    own_agent: str | None = None
-    type: str | None = None
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    sid: int | None = None
-    links: list[LinkRow] = field(default_factory=list)
-    _attrs: dict | None = None
+    __slots__ = ("span_id", "parent_span_id", "name", "start_ns", "end_ns", "kind", "status",
+                 "status_message", "service", "attributes", "events", "agent", "own_agent", "type",
+                 "model", "input_tokens", "output_tokens", "sid", "links", "_attrs")
+
+    def __init__(self, span_id: str, parent_span_id: str | None, name: str | None, start_ns: int | None,
+                 end_ns: int | None, kind: str | None = None, status: str | None = None,
+                 status_message: str | None = None, service: str | None = None, attributes: str | None = None,
+                 events: str | None = None, agent: str | None = None, own_agent: str | None = None,
+                 type: str | None = None, model: str | None = None, input_tokens: int | None = None,
+                 output_tokens: int | None = None, sid: int | None = None):
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.kind = kind
+        self.status = status
+        self.status_message = status_message
+        self.service = service
+        self.attributes = attributes
+        self.events = events
+        self.agent = agent
+        self.own_agent = own_agent
+        self.type = type
+        self.model = model
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.sid = sid
+        self.links: list[LinkRow] = []
+        self._attrs: dict | None = None
+
+    def __repr__(self) -> str:
+        return f"SpanRow({self.span_id!r}, parent={self.parent_span_id!r}, name={self.name!r})"
 
     def attrs(self) -> dict:
         """The attributes as a dict (parsed once, on first use)."""
@@ -102,12 +117,14 @@ class SpanRow:
         return self.status == "error"
 
 
-@dataclass(slots=True)
 class TraceData:
     """The spans of one trace, ordered by start time, with their links attached."""
 
-    trace_id: str
-    spans: list[SpanRow]
+    __slots__ = ("trace_id", "spans")
+
+    def __init__(self, trace_id: str, spans: list[SpanRow]):
+        self.trace_id = trace_id
+        self.spans = spans
 
 
 def fetch_trace(con, trace_id: str) -> TraceData:

@@ -25,7 +25,6 @@ its ancestors as context, or with wide runs of same-name siblings collapsed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 GUIDE_PIPE = "│  "
@@ -72,15 +71,18 @@ class Node:
         return f"Node({self.span_id!r}, {self.name!r}, depth={self.depth})"
 
 
-@dataclass
 class TraceTree:
     """The tree of one trace. `roots` are ordered by start; so are all children."""
 
-    roots: list[Node]
-    nodes: list[Node]  # one per span, in input order
-    problems: list[str] = field(default_factory=list)
-    origin_ns: int | None = None  # earliest start
-    end_ns: int | None = None  # latest end
+    __slots__ = ("roots", "nodes", "problems", "origin_ns", "end_ns")
+
+    def __init__(self, roots: list[Node], nodes: list[Node], problems: list[str] | None = None,
+                 origin_ns: int | None = None, end_ns: int | None = None):
+        self.roots = roots
+        self.nodes = nodes  # one per span, in input order
+        self.problems = problems if problems is not None else []
+        self.origin_ns = origin_ns  # earliest start
+        self.end_ns = end_ns  # latest end
 
     @property
     def duration_ns(self) -> int:
@@ -268,18 +270,20 @@ def ancestors(node: Node) -> list[Node]:
 # Display rows
 
 
-@dataclass
 class Group:
     """Same-name siblings shown as one row (`--collapse-over N`)."""
 
-    name: str | None
-    members: list[Node]
-    start_ns: int | None
-    end_ns: int | None
-    min_duration_ns: int | None
-    max_duration_ns: int | None
-    spans: int  # members and their descendants
-    errors: int  # error spans among them
+    __slots__ = ("name", "members", "start_ns", "end_ns", "min_duration_ns", "max_duration_ns", "spans", "errors")
+
+    def __init__(self, name, members, start_ns, end_ns, min_duration_ns, max_duration_ns, spans, errors):
+        self.name: str | None = name
+        self.members: list[Node] = members
+        self.start_ns: int | None = start_ns
+        self.end_ns: int | None = end_ns
+        self.min_duration_ns: int | None = min_duration_ns
+        self.max_duration_ns: int | None = max_duration_ns
+        self.spans: int = spans  # members and their descendants
+        self.errors: int = errors  # error spans among them
 
     @property
     def count(self) -> int:
