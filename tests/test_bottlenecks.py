@@ -31,9 +31,10 @@ def insert(store, rows):
         trace, span, parent, name, start, end, agent, typ, *kind = row
         store.con.execute(
             "INSERT INTO spans (sid, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,"
-            " agent, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " duration_ns, agent, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [base + n, trace, span, parent, name, kind[0] if kind else "internal",
-             None if start is None else start * MS, None if end is None else end * MS, agent, typ])
+             None if start is None else start * MS, None if end is None else end * MS,
+             None if start is None or end is None else (end - start) * MS, agent, typ])
 
 
 MARKET = [
@@ -162,6 +163,18 @@ def test_percentile():
     assert percentile([7], 95) == 7
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)
+
+
+def test_with_the_filter_language(store):
+    compiler = pytest.importorskip("agtrace.query.compiler")
+    f = compiler.compile_filter('has_parent(name = "orch") and duration > 50ms')  # only t1's a2
+    rep = bottlenecks(store, f.sql, f.params, by="agent")
+    assert rep.traces_analysed == 1 and [r.key for r in rep.rows] == ["worker", "boss"]
+    f = compiler.compile_filter("")
+    assert bottlenecks(store, f.sql, f.params).traces_analysed == 2
+    target = compiler.compile_filter('name = "a2"')
+    rep = what_if_store(store, f.sql, f.params, target.sql, target.params, speedup=2)
+    assert [r.saving_ns // MS for r in rep.per_trace] == [10, 15]
 
 
 # --------------------------------------------------------------------------

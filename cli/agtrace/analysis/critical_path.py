@@ -529,34 +529,29 @@ def _drop_reason(cols: TraceColumns, c: int, s: int, e: int, ps: int, pe: int) -
 class Clipped:
     """The sanitised subtree of one root: clipped times and the kept children.
 
-    `kk[p]`: p's kept children of positive length (only parents that have
-    some); `order`: kept spans, parents before children; `dropped`: (span,
+    `kk[p]`: p's kept children of positive length, only for parents that have
+    some, inserted parents before children (pre-order); `dropped`: (span,
     reason) for each span left out with its subtree.
     """
 
-    __slots__ = ("root", "cs", "ce", "kk", "order", "dropped")
+    __slots__ = ("root", "cs", "ce", "kk", "dropped")
 
     def __init__(self, tree: Tree, root: int, cs: list[int], ce: list[int], async_mode: str):
         cols = tree.cols
         kids, kinds = tree.kids, cols.kinds
         kk: dict[int, list[int]] = {}
-        order: list[int] = []
         dropped: list[tuple[int, str]] = []
         exclude_async = async_mode == "exclude"
         tol = SKEW_TOLERANCE_NS
-        stack = [root]
-        pop, push, visit = stack.pop, stack.append, order.append
-        while stack:
+        stack = [root] if kids[root] is not None else []
+        pop, push = stack.pop, stack.append
+        while stack:  # only spans with children are pushed
             p = pop()
-            visit(p)
-            k = kids[p]
-            if k is None:
-                continue
             ps = cs[p]
             pe = ce[p]
             producer = kinds[p] == "producer"
             keep = []
-            for c in k:
+            for c in kids[p]:
                 s = cs[c]
                 e = ce[c]
                 if s >= pe or e <= ps or e < s:
@@ -574,10 +569,11 @@ class Clipped:
                     cs[c] = s = ps
                 if e > s:
                     keep.append(c)
-                push(c)
+                if kids[c] is not None:
+                    push(c)
             if keep:
                 kk[p] = keep
-        self.root, self.cs, self.ce, self.kk, self.order, self.dropped = root, cs, ce, kk, order, dropped
+        self.root, self.cs, self.ce, self.kk, self.dropped = root, cs, ce, kk, dropped
 
 
 def _tie_break(k: list[int], j: int, e: int, ce, cs, kk, waits, ids) -> int:
@@ -605,81 +601,93 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str],
     with `groups` (a group key per span), tops lists the path spans with no
     path ancestor of the same group (so group drags can be summed without
     counting nested spans twice), else None.
+
+    Each parent's kept kids are sorted by end, latest first, when the walk
+    first reaches it; the walk only ever looks further down that list (each
+    return to a parent lowers its limit), so a parent costs O(k log k) however
+    many of its kids are on the path.
     """
     root, cs, ce, kk = cl.root, cl.cs, cl.ce, cl.kk
     kget = kk.get
     sec: list[tuple[int, int, int]] = []
     app = sec.append
     drag = {root: ce[root] - cs[root]}
-    sf = {root: _INF}  # how far the span could move earlier before another sibling ends last
-    state: dict[int, list] = {}  # parent -> [pointer into its kids, last chosen kid]
+    # sf: how far a path span could move earlier before another sibling ends last
+    sf = {root: _INF}
+    ptr: dict[int, int] = {}  # parent -> position in its sorted kids
+    last: dict[int, int] = {}  # parent -> the kid the path took last (the later one)
     key = ce.__getitem__
     tops: list[int] | None = None
     if groups is not None:
         tops = [root]
-        active = {groups[root]: 1}  # group -> path spans of it between root and cur
+        active = {groups[root]: 1}  # group -> path spans of it from the root down to cur
     k = kget(root)
     if k is not None and len(k) > 1:
         k.sort(key=key, reverse=True)
     cur = root
-    limit = None
+    bound = ce[root]
     while True:
-        bound = ce[cur] if limit is None else limit
         k = kget(cur)
         c = -1
         if k is not None:
-            st = state.get(cur)
-            if st is None:
-                st = state[cur] = [0, -1]
-            j = st[0]
+            j = ptr.get(cur, 0)
             nk = len(k)
             while j < nk and ce[k[j]] > bound:
                 j += 1
-            st[0] = j
+            ptr[cur] = j
             if j < nk:
                 c = k[j]
                 e = ce[c]
                 if j + 1 < nk and ce[k[j + 1]] == e:
                     c = _tie_break(k, j, e, ce, cs, kk, waits, ids)
-        if c >= 0:
-            if e < bound:
-                app((cur, e, bound))
-            # E: the latest end of another sibling ending no later than c. A
-            # childless wait span ending with c waits for c: it would end when
-            # c does, but not before it began, so it counts with its start (W).
-            E = W = None
-            cw = waits[c]
-            jj = j
-            while jj < nk:
-                o = k[jj]
-                if o != c:
-                    eo = ce[o]
-                    if cw or eo != e or not waits[o] or o in kk:
-                        E = eo
-                        break
-                    if W is None or cs[o] > W:
-                        W = cs[o]
-                jj += 1
-            prev = st[1]
-            base = sf[prev] if prev >= 0 else sf[cur]
-            s = cs[c]
-            d = e - s
-            f = base  # how far c could move earlier before it stops ending last
-            if W is not None:
-                if e - W < d:
-                    d = e - W
-                if e - W < f:
-                    f = e - W
-            if E is not None:
-                local = e - E
-                if local < d:
-                    d = local
-                if E > s and local < f:
+        if c < 0:
+            s = cs[cur]
+            if s < bound:
+                app((cur, s, bound))
+            if cur == root:
+                break
+            if tops is not None:
+                active[groups[cur]] -= 1
+            bound = s
+            cur = pidx[cur]
+            continue
+        if e < bound:
+            app((cur, e, bound))
+        # E: the latest end of another sibling ending no later than c. A
+        # childless wait span ending with c waits for c: it would end when
+        # c does, but not before it began, so it counts with its start (W).
+        E = W = None
+        cw = waits[c]
+        jj = j
+        while jj < nk:
+            o = k[jj]
+            if o != c:
+                eo = ce[o]
+                if cw or eo != e or not waits[o] or o in kk:
+                    E = eo
+                    break
+                if W is None or cs[o] > W:
+                    W = cs[o]
+            jj += 1
+        prev = last.get(cur)
+        f = sf[cur] if prev is None else sf[prev]
+        s = cs[c]
+        d = e - s if e - s < f else f
+        if W is not None:
+            if e - W < d:
+                d = e - W
+            if e - W < f:
+                f = e - W
+        if E is not None:
+            local = e - E
+            if local < d:
+                d = local
+            if E > s:
+                if local < f:
                     f = local
-                if cw and E > s and c not in kk:
+                if cw and c not in kk:
                     # a wait span ends after the work it waits for (the non-wait
                     # siblings ending inside it): moving it earlier gains nothing
-                    jj = j
                     while jj < nk:
                         o = k[jj]
                         if ce[o] <= s:
@@ -688,32 +696,20 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str],
                             f = 0
                             break
                         jj += 1
-            sf[c] = f
-            if base < d:
-                d = base
-            drag[c] = d
-            st[1] = c
-            if tops is not None:
-                g = groups[c]
-                na = active.get(g, 0)
-                if na == 0:
-                    tops.append(c)
-                active[g] = na + 1
-            k = kget(c)
-            if k is not None and len(k) > 1:
-                k.sort(key=key, reverse=True)
-            cur = c
-            limit = None
-        else:
-            s = cs[cur]
-            if s < bound:
-                app((cur, s, bound))
-            if cur == root:
-                break
-            if tops is not None:
-                active[groups[cur]] -= 1
-            limit = s
-            cur = pidx[cur]
+        sf[c] = f
+        drag[c] = d
+        last[cur] = c
+        if tops is not None:
+            g = groups[c]
+            na = active.get(g, 0)
+            if na == 0:
+                tops.append(c)
+            active[g] = na + 1
+        k = kget(c)
+        if k is not None and len(k) > 1:
+            k.sort(key=key, reverse=True)
+        cur = c
+        bound = e
     return sec, drag, tops
 
 
@@ -722,9 +718,8 @@ def fanouts(cl: Clipped, cols: TraceColumns, on_path: Mapping[int, Any]) -> list
     cs, ce, kk = cl.cs, cl.ce, cl.kk
     ids, names, agents, waits = cols.ids, cols.names, cols.agents, cols.waits
     out: list[FanOut] = []
-    for p in cl.order:
-        k = kk.get(p)
-        if k is None or len(k) < 2:
+    for p, k in kk.items():  # parents before children
+        if len(k) < 2:
             continue
         ks = sorted(k, key=lambda c: (cs[c], ce[c]))
         groups: list[list[int]] = []
@@ -906,6 +901,16 @@ def _check_change(speedup: float | None, delta_ns: int | None) -> None:
         raise ValueError("speedup must be greater than 0")
 
 
+class _Frame:
+    """A parent being re-timed: its kids by start, the next one to place, a
+    heap of placed kids by original end (not yet predecessors of the next),
+    the latest original/new end of its predecessors and of all its kids, its
+    own-time change, and its wait kids whose end waits for their siblings."""
+
+    __slots__ = ("p", "ks", "i", "heap", "pred_orig", "pred_new", "max_orig", "max_new",
+                 "scale", "extra", "deferred")
+
+
 def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: float | None = None,
            delta_ns: int | None = None) -> tuple[dict[int, float], dict[int, float], int]:
     """Re-time the sanitised tree after changing the own time of the hit spans.
@@ -947,11 +952,7 @@ def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: fl
                 run_e = ce[c]
         return total + run_e - run_s
 
-    class Frame:
-        __slots__ = ("p", "ks", "i", "heap", "pred_orig", "pred_new", "max_orig", "max_new",
-                     "scale", "extra", "deferred")
-
-    def resolve(f: Frame, w: int) -> None:
+    def resolve(f: _Frame, w: int) -> None:
         """End of a deferred wait span: after the latest sibling it waited for."""
         members, hit = f.deferred.pop(w)
         m_orig = max(ce[c] for c in members)
@@ -960,7 +961,7 @@ def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: fl
         scale, extra = own_change(tail) if hit else (1.0, 0.0)
         ne[w] = max(ns[w], m_new + tail * scale + extra)
 
-    def kid_done(f: Frame, c: int) -> None:
+    def kid_done(f: _Frame, c: int) -> None:
         heappush(f.heap, (ce[c], c))
         if f.max_orig is None or ce[c] > f.max_orig:
             f.max_orig = ce[c]
@@ -969,9 +970,9 @@ def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: fl
         if f.max_new is None or ne[c] > f.max_new:
             f.max_new = ne[c]
 
-    stack: list[Frame] = []
+    stack: list[_Frame] = []
 
-    def place(c: int, parent: Frame | None) -> None:
+    def place(c: int, parent: _Frame | None) -> None:
         """c's new start is known: finish it if it is a leaf, else open a frame."""
         nonlocal matched
         hit = bool(hits[c])
@@ -988,7 +989,7 @@ def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: fl
             ne[c] = ns[c] + (ce[c] - cs[c]) * scale + extra
             return
         ks = sorted(ks, key=lambda o: (cs[o], ce[o]))
-        f = Frame()
+        f = _Frame()
         f.p, f.ks, f.i, f.heap, f.deferred = c, ks, 0, [], {}
         f.pred_orig = f.pred_new = f.max_orig = f.max_new = None
         f.scale, f.extra = own_change(ce[c] - cs[c] - covered(ks)) if hit else (1.0, 0.0)
