@@ -606,3 +606,29 @@ def test_rich_table_has_bars_and_drops_columns_when_narrow(decisions_file, capsy
     assert capsys.readouterr().err == (
         "(p99_ms, avg_ms, min_confidence not shown: the terminal is too narrow; use --format to see every column)\n")
     store.close()
+
+
+def test_streaks_and_timeline_honour_where(decisions):
+    rows = stats_json(*decisions, "--streaks", "--by", "decision_type", "--where", 'decision_type != "escalate"')
+    # without the escalation at minute 6, alpha's approvals at minutes 3-5 and 7 form one run of 4
+    alpha = by_key(rows, "agent")["alpha"]
+    assert (alpha["decision_type"], alpha["streak"], alpha["total"]) == ("approve", 4, 9)
+    assert alpha["end_span_id"] == f"{8:016x}"
+    rows = stats_json(*decisions, "--timeline", "--by", "agent", "--every", "30m", "--where", "duration_ms >= 45",
+                      "--include-missing")
+    assert [(x["bucket"], x["agent"], x["count"]) for x in rows] == [
+        ("2024-03-01T10:00:00Z", "alpha", 6), ("2024-03-01T10:30:00Z", None, 1)]
+
+
+def test_streaks_by_two_keys(decisions):
+    rows = stats_json(*decisions, "--streaks", "--by", "service", "--by", "decision_type", "--limit", "1")
+    assert [(x["agent"], x["service"], x["decision_type"], x["streak"]) for x in rows] == [
+        ("alpha", "svc-a", "approve", 3)]
+
+
+def test_traces_include_missing_key(decisions):
+    rows = stats_json(*decisions, "--traces", "--by", "agent_name", "--include-missing")
+    assert [(x["agent_name"], x["count"], x["error_count"], x["error_rate"]) for x in rows] == [
+        ("alpha", 10, 1, 0.1), ("beta", 4, 0, 0.0), (None, 3, 0, 0.0)]
+    r = invoke(["stats", *decisions, "--traces", "--by", "agent_name"])
+    assert r.stderr == "(3 traces without agent_name left out; --include-missing shows them)\n"
