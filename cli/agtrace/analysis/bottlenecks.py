@@ -50,7 +50,7 @@ from agtrace.analysis.critical_path import (
     _ms,
     analyze_columns,
     gc_paused,
-    retime,
+    what_if_columns,
     walk,
 )
 from agtrace.errors import UsageError
@@ -175,14 +175,14 @@ class BottleneckAccumulator:
         cl = Clipped(tree, root, cols.starts, cols.ends, self.async_mode)
         waits = cols.waits
         sec, drag, tops = walk(cl, tree.pidx, waits, cols.ids, groups)
-        gc = {groups[i]: 0 for i in tops}
+        gcrit = {groups[i]: 0 for i in tops}
         for i, s, e in sec:
-            gc[groups[i]] += e - s
-        gd = dict.fromkeys(gc, 0)
+            gcrit[groups[i]] += e - s
+        gd = dict.fromkeys(gcrit, 0)
         for i in tops:
             gd[groups[i]] += drag[i]
         crit, dsum, per = self.critical, self.drag, self.per_trace
-        for g, v in gc.items():
+        for g, v in gcrit.items():
             if g in crit:
                 crit[g] += v
                 dsum[g] += gd[g]
@@ -195,8 +195,8 @@ class BottleneckAccumulator:
         self.total += cl.ce[root] - cl.cs[root]
         if len(roots) > 1:
             self.other_roots += 1
-        if cl.dropped:
-            self.excluded += len(cl.dropped)
+        if cl.dropped or tree.cyclic:
+            self.excluded += len(cl.dropped) + len(tree.cyclic)
 
     def report(self, top: int | None = None) -> BottleneckReport:
         total = self.total
@@ -272,23 +272,6 @@ def describe_change(speedup: float | None, delta_ns: int | None) -> str:
     if speedup is not None:
         return f"speedup {speedup:g}x"
     return f"delta {_ms(delta_ns):+g} ms"
-
-
-def what_if_trace(cols: TraceColumns, hits: Sequence[bool], trace_id: str | None,
-                  speedup: float | None, delta_ns: int | None, async_mode: str) -> WhatIfResult:
-    """One trace's before/after; problems come back in the result, not raised.
-
-    The columns' start/end lists are clipped in place (they are the trace's own).
-    """
-    tree = Tree(cols)
-    if not tree.roots:
-        return WhatIfResult(trace_id, None, None, 0, "no root span (parent cycle)")
-    root = tree.primary_root()
-    if root in cols.bad or cols.ends[root] < cols.starts[root]:
-        return WhatIfResult(trace_id, None, None, 0, f"root span {cols.ids[root]} has no usable times")
-    cl = Clipped(tree, root, cols.starts, cols.ends, async_mode)
-    ns, ne, matched = retime(cl, hits, cols.waits, speedup, delta_ns)
-    return WhatIfResult(trace_id, cl.ce[root] - cl.cs[root], int(round(ne[root] - ns[root])), matched)
 
 
 # --------------------------------------------------------------------------
@@ -442,7 +425,7 @@ def what_if_store(store, where_sql: str | None, params: Params, target_sql: str,
             cols = TraceColumns(ids, parents, starts, ends, kinds, waits=waits)
             cols.normalise()
             try:
-                r = what_if_trace(cols, hits, trace_id, speedup, delta_ns, async_mode)
+                r = what_if_columns(cols, hits, trace_id, speedup, delta_ns, async_mode, copy=False)
             except Exception as exc:  # one bad trace must not stop the others
                 report.failures.append(TraceFailure(trace_id, f"{type(exc).__name__}: {exc}"))
                 continue

@@ -1033,8 +1033,10 @@ def retime(cl: Clipped, hits: Sequence[bool], waits: Sequence[bool], speedup: fl
 
 def what_if_columns(cols: TraceColumns, hits: Sequence[bool], trace_id: str | None = None,
                     speedup: float | None = None, delta_ns: int | None = None,
-                    async_mode: str = DEFAULT_ASYNC_MODE) -> WhatIfResult:
-    """`what_if` over columns and a per-span hit list."""
+                    async_mode: str = DEFAULT_ASYNC_MODE, copy: bool = True) -> WhatIfResult:
+    """`what_if` over columns and a per-span hit list. Problems come back in
+    the result, not raised. With copy=False the columns' start/end lists are
+    clipped in place (for callers whose columns are throw-away slices)."""
     _check_change(speedup, delta_ns)
     _check_async_mode(async_mode)
     if not cols.ids:
@@ -1044,11 +1046,11 @@ def what_if_columns(cols: TraceColumns, hits: Sequence[bool], trace_id: str | No
         return WhatIfResult(trace_id, None, None, 0, "no root span (parent cycle)")
     root = tree.primary_root()
     if root in cols.bad or cols.ends[root] < cols.starts[root]:
-        return WhatIfResult(trace_id, None, None, 0, f"root span {cols.ids[root]} has no usable times")
-    cl = Clipped(tree, root, list(cols.starts), list(cols.ends), async_mode)
+        return WhatIfResult(trace_id, None, None, 0, f"root span {cols.ids[root]} has no usable start/end times")
+    starts, ends = (list(cols.starts), list(cols.ends)) if copy else (cols.starts, cols.ends)
+    cl = Clipped(tree, root, starts, ends, async_mode)
     ns, ne, matched = retime(cl, hits, cols.waits, speedup, delta_ns)
-    after = ne[root] - ns[root]
-    return WhatIfResult(trace_id, cl.ce[root] - cl.cs[root], int(round(after)), matched)
+    return WhatIfResult(trace_id, cl.ce[root] - cl.cs[root], int(round(ne[root] - ns[root])), matched)
 
 
 def what_if(spans: Iterable[Any], predicate: Callable[[Any], bool], speedup: float | None = None,
