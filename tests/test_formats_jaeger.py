@@ -197,6 +197,25 @@ def test_missing_duration_and_bad_spans_are_reported_not_fatal(tmp_path):
     assert [r for _, r in report.files[0].warning_list] == ["span 0000000000000004: missing end time, duration set to 0"]
 
 
+def test_odd_shapes_are_tolerated(tmp_path):
+    trace = ui_trace()
+    trace["spans"][0]["processID"] = ["p1"]          # not an id: no service
+    trace["spans"][1]["tags"] = {"k": "v"}           # not a list: no attributes
+    trace["spans"][2]["logs"] = [None, {"fields": None}]
+    trace["spans"][3]["references"] = [None, {"refType": "CHILD_OF"}, {"spanID": "0000000000000002"}]
+    trace["processes"] = {"p1": None, "p2": {"serviceName": None, "tags": "x"}}
+    store, report = load(tmp_path, trace)
+    assert (report.spans_added, report.bad_records) == (4, 0)
+    assert [r for _, r in report.files[0].warning_list] == [
+        "span 0000000000000004: reference dropped: missing reference spanID"]
+    assert q(store, "SELECT span_id, parent_span_id, service, resource_id FROM spans ORDER BY span_id") == [
+        ("0000000000000001", None, None, None), ("0000000000000002", "0000000000000001", None, None),
+        ("0000000000000003", "0000000000000002", None, None), ("0000000000000004", "0000000000000002", None, None)]
+    assert q(store, "SELECT attributes FROM spans WHERE span_id = '0000000000000002'") == [("{}",)]
+    assert q(store, "SELECT events FROM spans WHERE span_id = '0000000000000003'") == [
+        ('[{"name":"log","time_ns":null,"attributes":{}}]',)]
+
+
 def test_protobuf_json_form_in_result_wrapper(tmp_path):
     tid = bytes.fromhex(T)
     b64 = lambda h: base64.b64encode(bytes.fromhex(h)).decode()  # noqa: E731

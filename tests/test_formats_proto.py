@@ -227,6 +227,25 @@ def test_wrong_id_lengths_are_bad_spans(tmp_path):
     assert [r for _, r in report.files[0].bad] == ["span: traceId has 2 bytes, not 16", "span: spanId has 1 bytes, not 8"]
 
 
+def test_hostile_values_are_bad_spans_not_crashes(tmp_path):
+    deep = {"stringValue": "x"}
+    for _ in range(100):
+        deep = {"kvlistValue": {"values": [kv("k", deep)]}}
+    req = rich_request()
+    req["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"] = [kv("deep", deep)]
+    # An array holding a varint where an AnyValue belongs is skipped, not a crash.
+    odd_array = enc.ld(1, enc.s(1, "odd") + enc.ld(2, enc.ld(5, enc.vint(1, 7) + enc.ld(1, enc.s(1, "ok")))))
+    odd = enc.ld(1, enc.ld(2, enc.ld(2, enc.ld(1, bytes.fromhex(T1)) + enc.ld(2, bytes.fromhex("3333333333333333"))
+                                      + enc.s(5, "odd") + enc.fixed64(7, BASE) + enc.fixed64(8, BASE + 1)
+                                      + enc.ld(9, odd_array[2:]))))
+    f = tmp_path / "hostile.pb"
+    f.write_bytes(enc.frame([enc.request(req), odd]))
+    store, report = load_file(f)
+    assert report.files[0].bad == [(1, "span: attribute value nested more than 64 levels deep")]
+    assert store.con.execute("SELECT name, attributes FROM spans WHERE span_id = '3333333333333333'").fetchall() == [
+        ("odd", '{"odd":["ok"]}')]
+
+
 @pytest.mark.parametrize("head, expected", [
     (b"\x00\x00\x01\x00\x0a\x80\x02\x0a", True),
     (b"\x00\x00\x01\x00\x28\xb5\x2f\xfd", True),

@@ -214,12 +214,12 @@ def _resource(sp: dict, processes: dict, cache: dict, ctx: ReadContext):
     proc = sp.get("process")
     pid = sp.get("processID", sp.get("processId"))
     if not isinstance(proc, dict):
-        if pid is None:
+        if not isinstance(pid, str):
             return None, None
         key = pid
         if key in cache:
             return cache[key]
-        proc = processes.get(pid) if isinstance(pid, str) else None
+        proc = processes.get(pid)
         if not isinstance(proc, dict):
             cache[key] = (None, None)
             return cache[key]

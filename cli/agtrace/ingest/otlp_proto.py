@@ -116,8 +116,13 @@ def _str(buf: bytes, se) -> str:
     return buf[se[0]:se[1]].decode("utf-8", "replace")
 
 
-def _any_value(buf: bytes, start: int, end: int):
+_MAX_DEPTH = 64
+
+
+def _any_value(buf: bytes, start: int, end: int, depth: int = 0):
     """AnyValue -> plain JSON value (kvlist -> dict, array -> list, bytes -> base64 text)."""
+    if depth > _MAX_DEPTH:
+        raise BadRecord(f"attribute value nested more than {_MAX_DEPTH} levels deep")
     value = None
     for fn, wt, v in _fields(buf, start, end):
         if fn == 1 and wt == 2:
@@ -130,32 +135,33 @@ def _any_value(buf: bytes, start: int, end: int):
             d = _DOUBLE.unpack(v.to_bytes(8, "little"))[0]
             value = None if math.isnan(d) or math.isinf(d) else d
         elif fn == 5 and wt == 2:
-            value = [_any_value(buf, s, e) for f2, w2, (s, e) in _fields(buf, v[0], v[1]) if f2 == 1 and w2 == 2]
+            value = [_any_value(buf, v2[0], v2[1], depth + 1)
+                     for f2, w2, v2 in _fields(buf, v[0], v[1]) if f2 == 1 and w2 == 2]
         elif fn == 6 and wt == 2:
-            value = _kv_list(buf, v[0], v[1], 1)
+            value = _kv_list(buf, v[0], v[1], 1, depth + 1)
         elif fn == 7 and wt == 2:
             value = base64.b64encode(buf[v[0]:v[1]]).decode()
     return value
 
 
-def _key_value(buf: bytes, start: int, end: int, out: dict) -> None:
+def _key_value(buf: bytes, start: int, end: int, out: dict, depth: int = 0) -> None:
     key = None
     value = None
     for fn, wt, v in _fields(buf, start, end):
         if fn == 1 and wt == 2:
             key = _str(buf, v)
         elif fn == 2 and wt == 2:
-            value = _any_value(buf, v[0], v[1])
+            value = _any_value(buf, v[0], v[1], depth)
     if key is not None:
         out[key] = value
 
 
-def _kv_list(buf: bytes, start: int, end: int, field: int) -> dict:
+def _kv_list(buf: bytes, start: int, end: int, field: int, depth: int = 0) -> dict:
     """The repeated KeyValue `field` of a message -> dict (later keys win)."""
     out: dict = {}
     for fn, wt, v in _fields(buf, start, end):
         if fn == field and wt == 2:
-            _key_value(buf, v[0], v[1], out)
+            _key_value(buf, v[0], v[1], out, depth)
     return out
 
 
@@ -389,8 +395,11 @@ def read(stream, ctx: ReadContext) -> None:
             except ValueError as exc:
                 ctx.bad(n, f"message {n}: {exc}")
                 continue
-            if not formats.dispatch(doc, n, ctx, seen):
-                ctx.bad(n, f"message {n}: JSON in no known trace format")
+            try:
+                if not formats.dispatch(doc, n, ctx, seen):
+                    ctx.bad(n, f"message {n}: JSON in no known trace format")
+            except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+                ctx.bad(n, f"message {n}: record not readable: {type(exc).__name__}: {exc}")
             continue
         ctx.stats.documents += 1
         try:
@@ -399,6 +408,6 @@ def read(stream, ctx: ReadContext) -> None:
                 ctx.stats.other_signals += 1
                 continue
             decode_request(body, n, ctx)
-        except (BadRecord, IndexError) as exc:
+        except (BadRecord, IndexError, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, BadRecord) else "truncated field"
             ctx.bad(n, f"message {n} is not an OTLP trace request ({reason})")
