@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decision-type", default="escalate", help="decision_type the jq filter selects")
     p.add_argument("--no-jq", action="store_true", help="skip the jq measurement")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--max-load", type=float, default=None,
+                   help="before each run, wait (up to 15 min) for the 1-minute load average to drop to this")
     p.add_argument("--child", nargs=2, metavar=("VARIANT", "DB"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -191,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             out = tmp / f"{v}.out"
             cmd = [sys.executable, os.path.abspath(__file__), str(args.file), "--child", v, str(db),
                    "--sample-lines", str(args.sample_lines)]
-            stats = run_repeated(f"duckdb {v}", cmd, args.repeat, stdout_path=out, before_each=fresh)
+            stats = run_repeated(f"duckdb {v}", cmd, args.repeat, stdout_path=out, before_each=fresh,
+                                 max_load=args.max_load)
             info = json.loads(out.read_text())
             counts[v] = (info["spans"], info["services"], info["roots"])
             d = stats.as_dict()
@@ -224,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             results["jq_version"] = tool_version([jq, "--version"])
             out = DATA_DIR / "jq-decisions.out"
             cmd = [jq, "-c", "--arg", "dt", args.decision_type, JQ_FILTER, str(args.file)]
-            stats = run_repeated(f"jq decision_type={args.decision_type}", cmd, args.repeat, stdout_path=out)
+            stats = run_repeated(f"jq decision_type={args.decision_type}", cmd, args.repeat, stdout_path=out,
+                                 max_load=args.max_load)
             with open(out, "rb") as f:
                 matched = sum(1 for _ in f)
             out.unlink()

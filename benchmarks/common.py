@@ -32,6 +32,7 @@ class Run:
     cpu_seconds: float  # user + system of the child: less sensitive to a busy machine than wall time
     max_rss_kb: int
     returncode: int
+    load_before: float | None = None  # 1-minute load average when the run started
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Stats:
             "median_s": round(self.median_s, 3),
             "runs_s": [round(r.seconds, 3) for r in self.runs],
             "median_cpu_s": round(self.median_cpu_s, 3),
+            "load_before": [None if r.load_before is None else round(r.load_before, 2) for r in self.runs],
             "peak_rss_mb": round(self.peak_rss_mb, 1),
         }
 
@@ -97,18 +99,34 @@ def run_once(cmd: Sequence[str], stdout: IO | int | None = subprocess.DEVNULL,
                returncode=proc.returncode)
 
 
+def wait_for_quiet(max_load: float | None, timeout_s: float = 900.0) -> float:
+    """Wait until the 1-minute load average is at most `max_load`; returns it.
+
+    On a shared machine other jobs inflate wall times; this waits for a quiet
+    moment (giving up after `timeout_s`, the load is then reported as is).
+    """
+    deadline = time.monotonic() + timeout_s
+    load = os.getloadavg()[0]
+    while max_load is not None and load > max_load and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return load
+
+
 def run_repeated(label: str, cmd: Sequence[str], repeat: int = 3, stdout_path: Path | None = None,
-                 env: dict[str, str] | None = None, before_each=None) -> Stats:
+                 env: dict[str, str] | None = None, before_each=None, max_load: float | None = None) -> Stats:
     """Run `cmd` `repeat` times (sequentially); raises if any run fails.
 
     `stdout_path`, if given, receives the last run's standard output (so the
     caller can check what the command produced). `before_each` is called
     before every run (e.g. to delete the previous run's database file).
+    `max_load`: wait for a load average at most this before each run.
     """
     stats = Stats(label)
     for i in range(repeat):
         if before_each is not None:
             before_each()
+        load = wait_for_quiet(max_load)
         if stdout_path is not None:
             with open(stdout_path, "wb") as out:
                 run = run_once(cmd, stdout=out, env=env)
@@ -116,9 +134,10 @@ def run_repeated(label: str, cmd: Sequence[str], repeat: int = 3, stdout_path: P
             run = run_once(cmd, env=env)
         if run.returncode != 0:
             raise RuntimeError(f"{label}: run {i + 1} exited with {run.returncode}: {' '.join(cmd)}")
+        run.load_before = load
         stats.runs.append(run)
         print(f"  {label} run {i + 1}/{repeat}: {run.seconds:.2f}s wall, {run.cpu_seconds:.2f}s CPU, "
-              f"{run.max_rss_kb / 1024:.0f} MB, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+              f"{run.max_rss_kb / 1024:.0f} MB, load before {load:.1f}", file=sys.stderr)
     return stats
 
 
