@@ -206,7 +206,7 @@ def _ends_value(tok) -> bool:
     """Whether `tok` can end a condition (so a following `of` separates, not names a field)."""
     if tok.kind in (L.STRING, L.NUMBER, L.DURATION, L.BARE, L.RPAREN):
         return True
-    return tok.kind == L.WORD and tok.keyword not in _NOT_FIELD_WORDS
+    return tok.kind == L.WORD and tok.keyword not in _NOT_FIELD_WORDS and tok.keyword != "of"
 
 
 def _filter_args(text: str, measure: str, inner, end: int) -> tuple[str, str, int, int]:
@@ -361,7 +361,7 @@ def load_rules(path: str | Path) -> list[Rule]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+        raise UsageError(f"{path}:{line}: not UTF-8 text (byte offset {exc.start})") from None
     return parse_rules(text, str(path))
 
 
