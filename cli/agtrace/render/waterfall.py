@@ -31,6 +31,7 @@ Line = list[Segment]
 GLYPHS = {
     "workflow": "◎", "agent": "●", "llm": "✦", "tool": "▸", "retrieval": "≡", "decision": "◆", "other": "·",
 }
+_GLYPH_SEGS = {t: (g + " ", None) for t, g in GLYPHS.items()}
 GLYPH_MISSING = "?"
 MARK_CRITICAL = "*"
 MARK_ERROR = "✗"
@@ -426,10 +427,11 @@ class Waterfall:
         if node.missing:
             return [(GLYPH_MISSING + " ", "note"), (f"missing parent {clean(node.span_id or '')}", "note")], []
         span = node.span
-        t = span.type or "other"
-        base = "ctx" if row.context else ("err.b" if span.status == "error" else None)
-        name = [(GLYPHS.get(t, "·") + " ", "ctx" if row.context else None),
-                (clean(span.name or "(unnamed)"), base)]
+        if row.context:
+            name = [(GLYPHS.get(span.type or "other", "·") + " ", "ctx"), (clean(span.name or "(unnamed)"), "ctx")]
+        else:
+            name = [_GLYPH_SEGS.get(span.type) or _GLYPH_SEGS["other"],
+                    (clean(span.name or "(unnamed)"), "err.b" if span.status == "error" else None)]
         facts = []
         if node.cycle is not None:
             facts.append(("↻ parent cycle broken here", "note"))
@@ -458,8 +460,8 @@ class Waterfall:
             lead = glen.get(g)
             if lead is None:
                 lead = glen[g] = cell_len(g)
-            nlen = lead + sum([cell_len(t) for t, _ in name])
-            flens = [cell_len(t) for t, _ in facts]
+            nlen = lead + sum([len(t) if t.isascii() else cell_len(t) for t, _ in name])
+            flens = [len(t) if t.isascii() else cell_len(t) for t, _ in facts]
             total = nlen + sum(flens) + 2 * len(flens)
             if nlen > need_name:
                 need_name = nlen
