@@ -142,6 +142,19 @@ def test_monocle_entities_and_metadata_event_tokens():
         None, "workflow")
 
 
+# -- LangSmith and Langfuse span kinds ---------------------------------------
+
+@pytest.mark.parametrize("key, kind, expected", [
+    ("langsmith.span.kind", "llm", "llm"), ("langsmith.span.kind", "chain", "workflow"),
+    ("langsmith.span.kind", "tool", "tool"), ("langsmith.span.kind", "retriever", "retrieval"),
+    ("langsmith.span.kind", "parser", "other"), ("langfuse.observation.type", "generation", "llm"),
+    ("langfuse.observation.type", "agent", "agent"), ("langfuse.observation.type", "span", "other"),
+    ("langfuse.observation.type", "GUARDRAIL", "other"),
+])
+def test_langsmith_and_langfuse_kinds(key, kind, expected):
+    assert span_type("step", {key: kind}) == expected
+
+
 # -- agtrace's hand-instrumented style ---------------------------------------
 
 @pytest.mark.parametrize("name, attrs, expected", [

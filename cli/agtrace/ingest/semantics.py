@@ -14,8 +14,9 @@ Precedence, first match wins (an explicit statement beats a guess):
    / `approval_decision` (hand-instrumented style);
 2. an explicit span-type attribute: `gen_ai.operation.name` (GenAI),
    `openinference.span.kind` (OpenInference), `traceloop.span.kind`
-   (Traceloop), `span.type` (Monocle); custom values are classified by the
-   words they contain (`call_llm` -> llm);
+   (Traceloop), `span.type` (Monocle), `langsmith.span.kind` (LangSmith),
+   `langfuse.observation.type` (Langfuse); custom values are classified by
+   the words they contain (`call_llm` -> llm);
 3. the span name: `tool.X`, `X_agent.invoke`, `execute_tool X`,
    `invoke_agent X`, `chat X`, `llm.X`, `retrieve...`, `...workflow`;
 4. attributes that only one kind of span carries: `gen_ai.tool.name`,
@@ -65,6 +66,12 @@ _MONOCLE_TYPE = {
     "retrieval": "retrieval", "retrieval.embedding": "retrieval",
     "generic": "other", "http.process": "other", "http.send": "other", "custom": "other",
 }
+# LangSmith `langsmith.span.kind` and Langfuse `langfuse.observation.type` (lower case).
+_LANGSMITH_LANGFUSE_KIND = {
+    "llm": "llm", "generation": "llm", "embedding": "llm", "chain": "workflow", "tool": "tool",
+    "retriever": "retrieval", "agent": "agent", "prompt": "other", "parser": "other", "span": "other",
+    "event": "other", "evaluator": "other", "guardrail": "other",
+}
 
 _AGENT_NAME_KEYS = ("gen_ai.agent.name", "agent.name", "agent_name")
 _AGENT_SPAN_RE = re.compile(r"^(?:invoke_agent|create_agent)\s+\[?(.+?)\]?\s*$")
@@ -93,7 +100,8 @@ _LLM_HINT_KEYS = ("gen_ai.request.model", "llm.model_name", "llm.request.type", 
 _ENTITY_KEYS = tuple((f"entity.{i}.type", f"entity.{i}.name") for i in range(1, 5))
 
 
-_DECLARED_KEYS = frozenset({"gen_ai.operation.name", "openinference.span.kind", "traceloop.span.kind", "span.type"})
+_DECLARED_KEYS = frozenset({"gen_ai.operation.name", "openinference.span.kind", "traceloop.span.kind", "span.type",
+                            "langsmith.span.kind", "langfuse.observation.type"})
 _LLM_HINTS = frozenset(_LLM_HINT_KEYS)
 _AGENT_KEYS = frozenset(_AGENT_NAME_KEYS)
 _MODELS = frozenset(_MODEL_KEYS)
@@ -221,6 +229,13 @@ def _declared_type(attrs: dict) -> str | None:
         t = _MONOCLE_TYPE.get(kind)
         if t:
             return t
+    for key in ("langsmith.span.kind", "langfuse.observation.type"):
+        kind = attrs.get(key)
+        if kind is not None and isinstance(kind, str) and kind:
+            low = kind.lower()
+            t = _LANGSMITH_LANGFUSE_KIND[low] if low in _LANGSMITH_LANGFUSE_KIND else _classify_word(kind)
+            if t:
+                return t
     return None
 
 
