@@ -529,6 +529,9 @@ def test_timeline_buckets(decisions):
     rows = stats_json(*decisions, "--timeline", "--every", "1h")
     assert [(x["bucket"], x["type"], x["count"]) for x in rows] == [
         ("2024-03-01T10:00:00Z", "decision", 15), ("2024-03-01T10:00:00Z", "tool", 2)]
+    rows = stats_json(*decisions, "--timeline", "--every", "1d", "--by", "status")
+    assert [(x["bucket"], x["status"], x["count"]) for x in rows] == [
+        ("2024-03-01T00:00:00Z", "ok", 16), ("2024-03-01T00:00:00Z", "error", 1)]
 
 
 def test_usage_errors(decisions_file):
