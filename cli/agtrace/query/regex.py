@@ -15,6 +15,7 @@ a caret error at compile time, not a database error while the query runs, so
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import warnings
@@ -98,6 +99,7 @@ def _scan(pattern: str) -> None:
         i += 1
 
 
+@functools.lru_cache(maxsize=256)
 def _re2_error(pattern: str) -> str | None:
     """RE2's complaint about `pattern`, or None if it compiles."""
     global _con
