@@ -494,6 +494,15 @@ ERRORS = [
     ("span. = 1", "a field name cannot end with '.'", 5),
     ('span."" = 1', "expected an attribute name after 'span.'", 1),
     ("(" * 70 + "x = 1" + ")" * 70, "expression nested too deeply (more than 64 levels)", 65),
+    ("x = 1 and . = 2", "expected a field name after '.'", 11),
+    ('parent."" = 1', "empty attribute name", 1),
+    ('."" = 1', "expected an attribute name after '.'", 1),
+    ('name =~ "a++"', "regular expressions cannot use a possessive quantifier (*+, ++, ?+)", 12),
+    ('name =~ "(?#note)a"', "regular expressions cannot use a comment (?#...)", 10),
+    ('name =~ "(?P<x>a)\\k<x>"', "regular expressions cannot use a backreference (\\k<name>)", 18),
+    ('start contains "x"', "'contains' applies to text, and start is a time", 7),
+    ('is_root =~ "t"', "'=~' applies to text, and is_root is true or false", 9),
+    ('kind = "sideways"', 'unknown kind "sideways"', 8),
 ]
 
 
