@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import sys
 import time
@@ -134,13 +135,27 @@ def columns(d: dict[str, list]) -> TraceColumns:
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
-    times = []
+    """Median wall seconds of `repeat` runs (and the last result); the median
+    CPU seconds of this process and its children go to LAST_CPU, because on a
+    shared machine wall time says more about the neighbours than about us."""
+    global LAST_CPU
+    times, cpu = [], []
     out = None
     for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+                   + (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime))
+    LAST_CPU = statistics.median(cpu)
     return statistics.median(times), out
+
+
+LAST_CPU = 0.0
 
 
 def bench_single(repeat: int) -> None:
@@ -150,7 +165,7 @@ def bench_single(repeat: int) -> None:
         for fan in (False, True):
             t, res = timed(lambda: analyze_columns(columns(data), "t", with_fanouts=fan), repeat)
             print(f"critical path, 100,000-span {label:12s} fanouts={fan!s:5s}: median {t * 1000:7.1f} ms "
-                  f"({len(res.primary.sections)} sections)")
+                  f"(cpu {LAST_CPU * 1000:7.1f} ms; {len(res.primary.sections)} sections)")
 
 
 def bench_aggregate(repeat: int, n_traces: int = 25_000) -> list[dict]:
@@ -169,7 +184,8 @@ def bench_aggregate(repeat: int, n_traces: int = 25_000) -> list[dict]:
     t, rep = timed(run, repeat)
     spans = sum(len(d["ids"]) for d in traces)
     print(f"aggregation, {n_traces:,} traces x 40 spans (pure Python): median {t:6.2f} s "
-          f"= {t / spans * 1e6:.2f} us/span; top: {rep.rows[0].key} {rep.rows[0].share:.3f}")
+          f"(cpu {LAST_CPU:.2f} s = {LAST_CPU / spans * 1e6:.2f} us/span); top: {rep.rows[0].key} "
+          f"{rep.rows[0].share:.3f}")
     return traces
 
 
@@ -210,13 +226,14 @@ def build_store(traces: list[dict], path: str | None = None):
 def bench_store(traces: list[dict], repeat: int) -> None:
     store, n_spans = build_store(traces)
     t, rep = timed(lambda: bottlenecks(store, by="name"), repeat)
-    print(f"bottlenecks(store) over {rep.traces_analysed:,} traces / {n_spans:,} spans: median {t:6.2f} s")
+    print(f"bottlenecks(store) over {rep.traces_analysed:,} traces / {n_spans:,} spans: median {t:6.2f} s "
+          f"(cpu {LAST_CPU:.2f} s)")
     t, rep = timed(lambda: bottlenecks(store, "s.name = ?", ["tool.code"], by="agent"), repeat)
     print(f"bottlenecks(store, where name = tool.code, by agent) over {rep.traces_analysed:,} traces: "
-          f"median {t:6.2f} s")
+          f"median {t:6.2f} s (cpu {LAST_CPU:.2f} s)")
     t, wi = timed(lambda: what_if_store(store, None, (), "s.name = ?", ["llm.chat"], speedup=2), repeat)
     agg = wi.aggregate()
-    print(f"what_if_store(llm.chat x2) over {agg['traces']:,} traces: median {t:6.2f} s; "
+    print(f"what_if_store(llm.chat x2) over {agg['traces']:,} traces: median {t:6.2f} s (cpu {LAST_CPU:.2f} s); "
           f"p50 {agg['before_p50_ms']:.0f} -> {agg['after_p50_ms']:.0f} ms")
 
 
@@ -242,7 +259,8 @@ def bench_whole_process(traces: list[dict], db: Path, repeat: int) -> None:
     code = WHOLE_PROCESS.format(cli=str(Path(__file__).resolve().parents[1] / "cli"), db=str(db))
     t, out = timed(lambda: subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                           text=True).stdout.strip(), repeat)
-    print(f"whole process (python start, open {db.name}, bottlenecks --top 10): median {t:6.2f} s [{out}]")
+    print(f"whole process (python start, open {db.name}, bottlenecks --top 10): median {t:6.2f} s "
+          f"(cpu {LAST_CPU:.2f} s) [{out}]")
 
 
 def main() -> None:
