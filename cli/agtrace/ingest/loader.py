@@ -200,8 +200,9 @@ def load_paths(
             status = _read_source(src, data, sink, stats, advance)
             if status == "unknown format":
                 if src.explicit:
+                    first_bad = f" (line {stats.bad[0][0]}: {stats.bad[0][1]})" if stats.bad and stats.bad[0][0] else ""
                     raise InputError(
-                        f"{src.label}: not a trace file in any known format",
+                        f"{src.label}: not a trace file in any known format{first_bad}",
                         hint="formats tried: " + ", ".join(formats.format_names()),
                     )
             known_hashes.add(digest)
