@@ -235,7 +235,7 @@ def test_measure_details_on_fixture(fx_db):
     res = one(fx_db, 'max(duration_ms where name = "orchestrator") < 1000')
     assert res["detail"] == {"values": 2, "trace_id": B, "span_id": "b000000000000001"}
     res = one(fx_db, "max_streak(decision_type) < 10")
-    assert res["detail"] == {"agent": "judge", "decision_type": "approve", "total": 6,
+    assert res["detail"] == {"agent": "judge", "streak_value": "approve", "total": 6,
                              "start_trace_id": C, "start_span_id": "c000000000000010",
                              "end_trace_id": C, "end_span_id": "c000000000000012"}
     res = one(fx_db, 'critical_share(name startswith "research") < 1')

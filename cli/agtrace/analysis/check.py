@@ -39,7 +39,8 @@ Definitions (the numbers a CI log shows must be checkable by hand):
   (`duration_ms`, `span_count`, `error_count`, ... read `trace.<name>`),
   else the root span's.
 * max_streak: `agtrace.analysis.stats.streaks` (per agent, in time order,
-  over the selected spans that carry the field); 0 when none do.
+  over the selected spans that carry the field); 0 when none do. Its detail
+  names the agent, the repeated value and the run's first and last span.
 * critical_share: the critical time of the selected spans over the total
   critical time of the base traces (every trace, or those with a span
   matching `of`), with the primary root of each trace, as `bottlenecks`
@@ -586,7 +587,7 @@ class RuleResult:
                 text += " ms"
             text += f" ({d['values']} value{'s' if d['values'] != 1 else ''})"
         elif m == "max_streak" and d.get("agent") is not None:
-            text += f" ({d['agent']}: {d[self.rule.expect.field]!s})"
+            text += f" ({d['agent']}: {d['streak_value']!s})"
         elif m == "critical_share":
             text += f" ({format_value(d['critical_ms'])} of {format_value(d['total_critical_ms'])} ms)"
         return text
@@ -760,7 +761,7 @@ def _max_streak(con, name: str, where: Filter):
     if best is None:
         return 0, {"agent": None}, None
     label = res.columns[1]
-    detail = {"agent": best["agent"], name: best.get(label), "total": best["total"],
+    detail = {"agent": best["agent"], "streak_value": best.get(label), "total": best["total"],
               "start_trace_id": best["start_trace_id"], "start_span_id": best["start_span_id"],
               "end_trace_id": best["end_trace_id"], "end_span_id": best["end_span_id"]}
     return best["streak"], detail, None
