@@ -635,3 +635,13 @@ def test_traces_include_missing_key(decisions):
         ("alpha", 10, 1, 0.1), ("beta", 4, 0, 0.0), (None, 3, 0, 0.0)]
     r = invoke(["stats", *decisions, "--traces", "--by", "agent_name"])
     assert r.stderr == "(3 traces without agent_name left out; --include-missing shows them)\n"
+
+
+def test_boolean_and_numeric_keys_come_back_typed(samples_db):
+    rows = stats_json("--db", samples_db, "--by", "escalation_required", "--sort", "key")
+    assert [(x["escalation_required"], x["count"]) for x in rows] == [(False, 24), (True, 8)]
+    rows = stats_json("--db", samples_db, "--by", "http.response.status_code", "--sort", "key")
+    assert [(x["http.response.status_code"], x["count"]) for x in rows] == [(201, 4), (503, 1)]
+    # text that merely looks numeric in some groups stays text
+    rows = stats_json("--db", samples_db, "--by", "ticket.priority", "--sort", "key")
+    assert all(isinstance(x["ticket.priority"], str) for x in rows)

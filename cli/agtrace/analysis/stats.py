@@ -29,13 +29,13 @@ same here as in a filter.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from agtrace.errors import UsageError
 from agtrace.timeutil import format_iso_ns
 
 CONFIDENCE_KEYS = ("decision_confidence", "confidence")
-MISSING = None  # the key value of the "(missing)" group in data formats
 
 Sql = tuple[str, list]
 
@@ -94,7 +94,7 @@ def _has_resource_key(con, key: str) -> bool:
 
 
 def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = "s") -> bool:
-    """Add group key `i` as columns g{i} (value) and vt{i} (attribute value type).
+    """Add group key `i` as column g{i}.
 
     Returns whether the key is an inner join on `attrs`, which narrows the
     spans scanned (DuckDB pushes the join's keys into the spans scan).
@@ -110,14 +110,13 @@ def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = 
         use_res = f.scope == ANY_ATTR and _has_resource_key(con, f.name)
         if not use_res:
             q.joins.append((f"{kind} attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
-            q.select.append((f"{a}.str_val AS g{i}, {a}.vtype AS vt{i}", []))
+            q.select.append((f"{a}.str_val AS g{i}", []))
             return required
         r = q.alias("r")
         q.joins.append((f"LEFT JOIN attrs {a} ON {a}.sid = {alias}.sid AND {a}.key = ? AND {cond.format(a=a)}", [f.name]))
         q.joins.append((f"LEFT JOIN resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
                         f" AND {cond.format(a=r)}", [f.name]))
-        q.select.append((f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.str_val ELSE {r}.str_val END AS g{i}, "
-                         f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.vtype ELSE {r}.vtype END AS vt{i}", []))
+        q.select.append((f"CASE WHEN {a}.sid IS NOT NULL THEN {a}.str_val ELSE {r}.str_val END AS g{i}", []))
         if required:
             q.where.append((f"{a}.sid IS NOT NULL OR {r}.resource_id IS NOT NULL", []))
         return False
@@ -125,13 +124,13 @@ def _add_key(con, q: _Query, name: str, i: int, *, required: bool, alias: str = 
         r = q.alias("r")
         q.joins.append((f"{kind} resource_attrs {r} ON {r}.resource_id = {alias}.resource_id AND {r}.key = ?"
                         f" AND {cond.format(a=r)}", [f.name]))
-        q.select.append((f"{r}.str_val AS g{i}, {r}.vtype AS vt{i}", []))
+        q.select.append((f"{r}.str_val AS g{i}", []))
         return False
     sql, params = field_expr(name)
     if alias != "s":
         # field_expr is written over alias `s`; the traces query names the root span `s` too.
         raise AssertionError("field_expr keys need alias s")
-    q.select.append((f"{sql} AS g{i}, NULL::VARCHAR AS vt{i}", params))
+    q.select.append((f"{sql} AS g{i}", params))
     if required:
         q.where.append((f"{sql} IS NOT NULL", params))
     return False
@@ -223,31 +222,43 @@ def _num(v, digits: int = 6):
     return v
 
 
-def _typed(value, all_numeric, all_bool):
-    """An attribute group value back as a number / bool when every value was one."""
-    if value is None or not isinstance(value, str):
-        return value
-    if all_bool:
-        return value == "true"
-    if all_numeric:
-        try:
-            return int(value)
-        except ValueError:
-            try:
-                f = float(value)
-                return f if not (math.isnan(f) or math.isinf(f)) else value
-            except ValueError:
-                return value
-    return value
+_INT_RE = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
-def _key_selects(n: int) -> str:
-    return ", ".join(f"g{i}, bool_and(vt{i} IN ('int', 'double')) AS num{i}, bool_and(vt{i} = 'bool') AS bool{i}"
-                     for i in range(n))
+def is_attribute_key(name: str) -> bool:
+    from agtrace.query import parse_field
+
+    f = parse_field(name)
+    return f.up == 0 and f.is_attribute
 
 
-def _key_values(row, n: int, offset: int = 0) -> list:
-    return [_typed(row[offset + 3 * i], row[offset + 3 * i + 1], row[offset + 3 * i + 2]) for i in range(n)]
+def type_key_values(rows: list[dict], labels: list[str]) -> None:
+    """Attribute group values (text in `attrs.str_val`) back as numbers or booleans.
+
+    A key column becomes numeric when every value in it reads as a number
+    (written canonically: "42", "0.9", not "007"), boolean when every value is
+    "true"/"false"; otherwise it stays text. Like the filter language, this
+    does not tell an int attribute from a string holding the same number;
+    reading `attrs.vtype` to do so would cost a column scan per key.
+    """
+    for label in labels:
+        vals = [r[label] for r in rows if r.get(label) is not None]
+        if not vals or not all(isinstance(v, str) for v in vals):
+            continue
+        if all(v in ("true", "false") for v in vals):
+            conv = lambda v: v == "true"  # noqa: E731
+        elif all(_FLOAT_RE.fullmatch(v) for v in vals):
+            conv = lambda v: int(v) if _INT_RE.fullmatch(v) else float(v)  # noqa: E731
+        else:
+            continue
+        for r in rows:
+            if r.get(label) is not None:
+                r[label] = conv(r[label])
+
+
+def _type_attribute_keys(rows: list[dict], keys: list[Key]) -> None:
+    type_key_values(rows, [k.label for k in keys if is_attribute_key(k.text)])
 
 
 def metric_columns(metrics: list[str]) -> list[str]:
@@ -309,10 +320,10 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
     if rate is not None:
         aggs.append("count(*) FILTER (WHERE hit)")
     group = f"GROUP BY {', '.join(f'g{i}' for i in range(n))}" if n else ""
-    sel = (_key_selects(n) + ", " if n else "") + ", ".join(aggs)
+    sel = "".join(f"g{i}, " for i in range(n)) + ", ".join(aggs)
     rows = con.execute(f"WITH b AS ({base}) SELECT {sel} FROM b {group}", params).fetchall()
 
-    total = sum(r[3 * n] for r in rows)
+    total = sum(r[n] for r in rows)
     missing = 0
     if not include_missing and n:
         wq = _Query()
@@ -322,10 +333,10 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
         missing = con.execute(all_sql, all_params).fetchone()[0] - total
     if separate_conf:
         confs = _confidence_by_group(con, keys, conf_keys, where, include_missing)
-        rows = [r[:3 * n + 5] + confs.get(tuple(r[3 * i] for i in range(n)), (None, None, 0)) + r[3 * n + 8:]
+        rows = [r[:n + 5] + confs.get(tuple(r[:n]), (None, None, 0)) + r[n + 8:]
                 for r in rows]
-    has_conf = any(r[3 * n + 7] for r in rows)
-    has_tokens = any(r[3 * n + 10] for r in rows)
+    has_conf = any(r[n + 7] for r in rows)
+    has_tokens = any(r[n + 10] for r in rows)
     columns = [k.label for k in keys] + ["count", "share", "error_count"] + DURATION_COLUMNS
     if rate is not None:
         columns += ["rate_count", "rate"]
@@ -336,8 +347,8 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
     columns += metric_columns(metrics)
     out = []
     for r in rows:
-        vals = _key_values(r, n)
-        a = r[3 * n:]
+        vals = r[:n]
+        a = r[n:]
         count = a[0]
         q50, q95, q99 = (a[3] or [None, None, None])
         row = {k.label: v for k, v in zip(keys, vals)}
@@ -361,6 +372,7 @@ def span_stats(con, by: list[str], *, where=None, include_missing: bool = False,
             row[f"{m}_avg"] = _num(av)
             row[f"{m}_p95"] = _num(p)
         out.append(row)
+    _type_attribute_keys(out, keys)
     return StatsResult(out, columns, [k.label for k in keys], total, missing, "spans")
 
 
@@ -414,7 +426,7 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
             _add_key(con, q, k.text, i, required=not include_missing)
         labels = [k.label for k in keys]
     else:
-        q.select.append(("t.root_name AS g0, NULL::VARCHAR AS vt0", []))
+        q.select.append(("t.root_name AS g0", []))
         if not include_missing:
             q.where.append(("t.root_name IS NOT NULL", []))
         labels = ["root_name"]
@@ -430,10 +442,10 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
             "quantile_cont(duration_ns, [0.5, 0.95, 0.99])", "max(duration_ns)"]
     if rate is not None:
         aggs.append("count(*) FILTER (WHERE hit)")
-    sel = _key_selects(n) + ", " + ", ".join(aggs)
+    sel = "".join(f"g{i}, " for i in range(n)) + ", ".join(aggs)
     group = "GROUP BY " + ", ".join(f"g{i}" for i in range(n))
     rows = con.execute(f"WITH b AS ({base}) SELECT {sel} FROM b {group}", params).fetchall()
-    total = sum(r[3 * n] for r in rows)
+    total = sum(r[n] for r in rows)
     missing = 0
     if not include_missing:
         wq = _Query()
@@ -447,8 +459,8 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
         columns += ["rate_count", "rate"]
     out = []
     for r in rows:
-        vals = _key_values(r, n)
-        a = r[3 * n:]
+        vals = r[:n]
+        a = r[n:]
         q50, q95, q99 = (a[3] or [None, None, None])
         row = dict(zip(labels, vals))
         row.update({
@@ -459,6 +471,7 @@ def trace_stats(con, by: list[str], *, where=None, include_missing: bool = False
             row["rate_count"] = a[5]
             row["rate"] = _share(a[5], a[0])
         out.append(row)
+    _type_attribute_keys(out, keys)
     return StatsResult(out, columns, labels, total, missing, "traces")
 
 
@@ -492,14 +505,14 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
     sql = f"""
     WITH b AS ({base}),
     r AS (
-        SELECT ag, {gs}, {", ".join(f"vt{i}" for i in range(n))}, sid,
+        SELECT ag, {gs}, sid,
                row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid) AS rn,
                row_number() OVER (PARTITION BY ag ORDER BY start_ns, sid)
                - row_number() OVER (PARTITION BY ag, {gs} ORDER BY start_ns, sid) AS isl
         FROM b
     ),
     runs AS (
-        SELECT ag, {_key_selects(n)}, count(*) AS n, min(rn) AS first_rn,
+        SELECT ag, {gs}, count(*) AS n, min(rn) AS first_rn,
                arg_min(sid, rn) AS first_sid, arg_max(sid, rn) AS last_sid
         FROM r GROUP BY ag, {gs}, isl
     ),
@@ -507,7 +520,7 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
         SELECT *, sum(n) OVER (PARTITION BY ag) AS total FROM runs
         QUALIFY row_number() OVER (PARTITION BY ag ORDER BY n DESC, first_rn) = 1
     )
-    SELECT best.ag, {", ".join(f"best.g{i}, best.num{i}, best.bool{i}" for i in range(n))}, best.n, best.total,
+    SELECT best.ag, {", ".join(f"best.g{i}" for i in range(n))}, best.n, best.total,
            f.start_ns, l.start_ns, f.trace_id, f.span_id, l.trace_id, l.span_id
     FROM best JOIN spans f ON f.sid = best.first_sid JOIN spans l ON l.sid = best.last_sid
     """
@@ -515,8 +528,8 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
     labels = [k.label for k in keys]
     out = []
     for r in rows:
-        vals = _key_values(r, n, offset=1)
-        a = r[1 + 3 * n:]
+        vals = r[1:1 + n]
+        a = r[1 + n:]
         row = {"agent": r[0]}
         row.update(zip(labels, vals))
         row.update({
@@ -525,6 +538,7 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
         })
         out.append(row)
     total = sum(r["total"] for r in out)
+    _type_attribute_keys(out, keys)
     return StatsResult(out, ["agent"] + labels + STREAK_COLUMNS, ["agent"] + labels, total, 0, "spans")
 
 
@@ -546,13 +560,13 @@ def timeline(con, by: list[str], every_ns: int, *, where=None, include_missing: 
     base, params = q.sql()
     n = len(keys)
     gs = "".join(f", g{i}" for i in range(n))
-    ks = (", " + _key_selects(n)) if n else ""
+    ks = "".join(f", g{i}" for i in range(n))
     rows = con.execute(
         f"WITH b AS ({base}) SELECT bucket{ks}, count(*), count(*) FILTER (WHERE status = 'error') "
         f"FROM b GROUP BY bucket{gs}", params).fetchall()
     per_bucket: dict[int, int] = {}
     for r in rows:
-        per_bucket[r[0]] = per_bucket.get(r[0], 0) + r[1 + 3 * n]
+        per_bucket[r[0]] = per_bucket.get(r[0], 0) + r[1 + n]
     total = sum(per_bucket.values())
     missing = 0
     if not include_missing and n:
@@ -564,12 +578,13 @@ def timeline(con, by: list[str], every_ns: int, *, where=None, include_missing: 
     labels = [k.label for k in keys]
     out = []
     for r in rows:
-        count = r[1 + 3 * n]
+        count = r[1 + n]
         row = {"bucket": format_iso_ns(r[0], precision=0 if every_ns % 1_000_000_000 == 0 else 6)}
-        row.update(zip(labels, _key_values(r, n, offset=1)))
-        row.update({"count": count, "share": _share(count, per_bucket[r[0]]), "error_count": r[2 + 3 * n],
+        row.update(zip(labels, r[1:1 + n]))
+        row.update({"count": count, "share": _share(count, per_bucket[r[0]]), "error_count": r[2 + n],
                     "_bucket_ns": r[0]})
         out.append(row)
+    _type_attribute_keys(out, keys)
     return StatsResult(out, ["bucket"] + labels + ["count", "share", "error_count"], labels, total, missing, "spans")
 
 
