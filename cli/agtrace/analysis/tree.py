@@ -357,22 +357,26 @@ def _prefix(stack: list[bool], last: bool, max_guides: int) -> tuple[str, str]:
     """The guides of a row whose ancestors' "has more siblings" flags are
     `stack` (outermost first, roots excluded), and of its continuation lines.
 
-    Beyond `max_guides` levels the outer guides are replaced by the depth in
-    brackets, so a 10,000-deep chain costs O(max_guides) per row, not O(depth).
+    Rows deeper than `max_guides` levels start with their depth in brackets
+    and show only their innermost levels: one for the first row past the
+    limit, one more per level below it, wrapping back to one when the name
+    column is full. So a child is still drawn one step right of its parent
+    (except at a wrap, where the depth label says where it is), no row is
+    wider than `max_guides` levels, and a 10,000-deep chain costs
+    O(max_guides) per row, not O(depth).
     """
     depth = len(stack)
+    end = GUIDE_ELBOW if last else GUIDE_TEE
+    tail = GUIDE_BLANK if last else GUIDE_PIPE
     if depth + 1 <= max_guides:
-        outer = "".join(GUIDE_PIPE if more else GUIDE_BLANK for more in stack)
-    else:
-        label = f"[{depth + 1}]"
-        cells = -(-len(label) // 3)
-        keep = max(0, max_guides - 1 - cells)
-        inner = stack[depth - keep:] if keep else []
-        inner_guides = "".join(GUIDE_PIPE if more else GUIDE_BLANK for more in inner)
-        end = GUIDE_ELBOW if last else GUIDE_TEE
-        cont = " " * (3 * cells) + inner_guides + (GUIDE_BLANK if last else GUIDE_PIPE)
-        return label.ljust(3 * cells) + inner_guides + end, cont
-    return outer + (GUIDE_ELBOW if last else GUIDE_TEE), outer + (GUIDE_BLANK if last else GUIDE_PIPE)
+        outer = "".join([GUIDE_PIPE if more else GUIDE_BLANK for more in stack])
+        return outer + end, outer + tail
+    label = f"[{depth + 1}]"
+    cells = -(-len(label) // 3)
+    band = max(1, max_guides - cells)  # levels that fit after the label
+    shown = (depth - max_guides) % band  # ancestor levels drawn, 0 .. band-1
+    inner = "".join([GUIDE_PIPE if more else GUIDE_BLANK for more in stack[depth - shown:]]) if shown else ""
+    return label.ljust(3 * cells) + inner + end, " " * (3 * cells) + inner + tail
 
 
 def flatten(
