@@ -692,3 +692,31 @@ def test_core_modules_import_no_ui_and_show_stays_lazy(tmp_path, sample_db):
     assert r.returncode == 0, r.stderr
     assert "market_research_workflow" in r.stdout
     assert r.stderr.endswith("RICH=False")
+
+
+def test_every_trace_of_the_shared_samples_renders(shared_samples):
+    """Real exports from other projects (Zipkin shared ids, Jaeger, Monocle,
+    the Collector's file exporter): every trace renders, every span once."""
+    from agtrace.analysis.tree import build_tree, flatten
+    from agtrace.commands.show import critical_spans
+    from agtrace.ingest import load_paths
+    from agtrace.render.trace_json import write_document
+    from agtrace.render.waterfall import Waterfall
+    from agtrace.store import Store
+    from agtrace.trace_fetch import fetch_trace
+
+    store = Store.memory()
+    load_paths(store, [str(p) for p in sorted(shared_samples.iterdir()) if p.suffix in (".json", ".jsonl", ".txt")])
+    trace_ids = [r[0] for r in store.con.execute("SELECT trace_id FROM traces ORDER BY trace_id").fetchall()]
+    assert len(trace_ids) > 100
+    for tid in trace_ids:
+        data = fetch_trace(store.con, tid)
+        tree = build_tree(data.spans)
+        marked, _ = critical_spans(data.spans, tid)
+        text = Waterfall(tree, flatten(tree), trace_id=tid, width=100, critical=marked).plain()
+        assert len(body_lines(text)) >= len(data.spans)
+        buf = io.StringIO()
+        write_document(buf, tree, tid, critical=marked)
+        doc = json.loads(buf.getvalue())
+        ids = sorted(n["span_id"] for n in _walk(doc) if not n.get("placeholder"))
+        assert ids == sorted(s.span_id for s in data.spans), tid
