@@ -645,3 +645,14 @@ def test_boolean_and_numeric_keys_come_back_typed(samples_db):
     # text that merely looks numeric in some groups stays text
     rows = stats_json("--db", samples_db, "--by", "ticket.priority", "--sort", "key")
     assert all(isinstance(x["ticket.priority"], str) for x in rows)
+
+
+def test_confidence_per_agent_from_either_key(decisions):
+    # grouping by an intrinsic reads the confidence in a second query; alpha
+    # reports decision_confidence, beta `confidence`
+    rows = stats_json(*decisions, "--by", "agent", "--where", "duration_ms >= 20")
+    got = {x["agent"]: (x["count"], x["avg_confidence"], x["min_confidence"]) for x in rows}
+    assert got == {"alpha": (9, 0.7444, 0.5), "beta": (2, 0.75, 0.7)}
+    rows = stats_json(*decisions, "--by", "service", "--include-missing", "--where", 'type = "tool"')
+    assert [(x["service"], x["count"]) for x in rows] == [("svc-a", 2)]
+    assert "avg_confidence" not in rows[0]
