@@ -113,8 +113,6 @@ class Assertion:
     field: str | None = None
     where: str = ""
     of: str = ""
-    where_pos: int = 0  # column of `where` inside `text` (to place errors)
-    of_pos: int = 0
 
     def compare(self, value) -> bool:
         return COMPARISONS[self.op](_rounded(value), self.bound)
@@ -137,15 +135,15 @@ def parse_assertion(text: str) -> Assertion:
         hint = f"did you mean {close[0]}?" if close else MEASURES_HINT
         raise ExpressionError(f"expected a measure, found {what}", text, first.pos, hint)
     i = 1
-    fld, where, of, where_pos, of_pos = None, "", "", 0, 0
+    fld, where, of = None, "", ""
     if toks[1].kind == L.LPAREN:
         close_i = _matching_paren(text, toks, 1)
         inner = toks[2:close_i]
         end = toks[close_i].pos
         if measure in FIELD_MEASURES:
-            fld, where, where_pos = _field_args(text, measure, inner, end)
+            fld, where = _field_args(text, measure, inner, end)
         else:
-            where, of, where_pos, of_pos = _filter_args(text, measure, inner, end)
+            where, of = _filter_args(text, measure, inner, end)
         i = close_i + 1
     elif measure in FIELD_MEASURES:
         raise ExpressionError(f"{measure} needs a field", text, toks[1].pos,
@@ -182,7 +180,7 @@ def parse_assertion(text: str) -> Assertion:
     if rest.kind != L.EOF:
         raise ExpressionError(f"expected the end of the assertion, found {rest.describe()}", text, rest.pos,
                               hint="one comparison per assertion; write several rules for several bounds")
-    return Assertion(text, measure, op, bound, fld, where, of, where_pos, of_pos)
+    return Assertion(text, measure, op, bound, fld, where, of)
 
 
 def _measure_text(text: str, toks, i: int) -> str:
@@ -210,7 +208,7 @@ def _ends_value(tok) -> bool:
     return tok.kind == L.WORD and tok.keyword not in _NOT_FIELD_WORDS and tok.keyword != "of"
 
 
-def _filter_args(text: str, measure: str, inner, end: int) -> tuple[str, str, int, int]:
+def _filter_args(text: str, measure: str, inner, end: int) -> tuple[str, str]:
     """`FILTER [of FILTER]` inside count/rate/critical_share(...)."""
     depth = 0
     sep = None
@@ -227,19 +225,14 @@ def _filter_args(text: str, measure: str, inner, end: int) -> tuple[str, str, in
                 raise ExpressionError("'of' is given twice", text, tok.pos)
             sep = k
     if sep is None:
-        where_pos = inner[0].pos if inner else end
-        where = _check_filter(text, where_pos, end)
-        return where, "", where_pos, 0
-    where_pos = inner[0].pos
-    where = _check_filter(text, where_pos, inner[sep].pos)
+        return _check_filter(text, inner[0].pos if inner else end, end), ""
+    where = _check_filter(text, inner[0].pos, inner[sep].pos)
     if sep + 1 >= len(inner):
         raise ExpressionError("expected a filter after 'of'", text, end)
-    of_pos = inner[sep + 1].pos
-    of = _check_filter(text, of_pos, end)
-    return where, of, where_pos, of_pos
+    return where, _check_filter(text, inner[sep + 1].pos, end)
 
 
-def _field_args(text: str, measure: str, inner, end: int) -> tuple[str, str, int]:
+def _field_args(text: str, measure: str, inner, end: int) -> tuple[str, str]:
     """`FIELD [where FILTER]` inside an aggregate or max_streak(...)."""
     if not inner:
         raise ExpressionError(f"expected a field name inside {measure}(...)", text, end,
@@ -261,15 +254,14 @@ def _field_args(text: str, measure: str, inner, end: int) -> tuple[str, str, int
         raise ExpressionError("max_streak counts runs per agent, so its field cannot be agent", text, ftok.pos,
                               hint="e.g. max_streak(decision_type)")
     if len(inner) == 1:
-        return fld, "", 0
+        return fld, ""
     wtok = inner[1]
     if wtok.keyword != "where":
         raise ExpressionError(f"expected 'where' or ')' after the field, found {wtok.describe()}", text, wtok.pos,
                               hint=f"{measure}(FIELD) or {measure}(FIELD where FILTER)")
     if len(inner) == 2:
         raise ExpressionError("expected a filter after 'where'", text, end)
-    where_pos = inner[2].pos
-    return fld, _check_filter(text, where_pos, end), where_pos
+    return fld, _check_filter(text, inner[2].pos, end)
 
 
 def _check_filter(text: str, start: int, end: int) -> str:

@@ -49,8 +49,8 @@ ROW_COLUMNS = ["verdict", "name", "value", "op", "bound", "expect", "where", "of
     ),
 )
 def check_cmd(
-    rules_file: Annotated[Optional[Path], typer.Argument(metavar="[RULES]", help="Rules file (TOML).", show_default=False)] = None,
-    expect: Annotated[Optional[list[str]], typer.Option("--expect", "-e", help="An assertion to check, such as 'count(status = error) == 0' (repeatable).", show_default=False)] = None,
+    rules_file: Annotated[Optional[Path], typer.Argument(metavar="RULES", help="Rules file (TOML).", show_default=False)] = None,
+    expect: Annotated[Optional[list[str]], typer.Option("--expect", "-e", metavar="ASSERTION", help="An assertion to check, such as 'count(status = error) == 0' (repeatable).", show_default=False)] = None,
     db: DbOption = None,
     inputs: InputOption = None,
     fmt: FormatOption = OutputFormat.table,
