@@ -223,5 +223,5 @@ def _footer(result, total_rows: int, shown: int, filtered: bool) -> None:
         unit = result.unit if result.missing != 1 else result.unit.rstrip("s")
         keys = " or ".join(result.keys) if result.keys else "the key"
         err(f"({result.missing} {unit} without {keys} left out; --include-missing shows them)")
-    if not result.rows:
+    if not result.rows and not result.missing:
         err(f"no {result.unit}" + (" match" if filtered else " in the store"))
