@@ -720,3 +720,34 @@ def test_every_trace_of_the_shared_samples_renders(shared_samples):
         doc = json.loads(buf.getvalue())
         ids = sorted(n["span_id"] for n in _walk(doc) if not n.get("placeholder"))
         assert ids == sorted(s.span_id for s in data.spans), tid
+
+
+def test_an_instant_trace_and_spans_without_times():
+    from agtrace.analysis.tree import build_tree, flatten
+    from agtrace.render.waterfall import Waterfall
+    from agtrace.trace_fetch import SpanRow
+
+    tree = build_tree([SpanRow("a", None, "only", 5, 5), SpanRow("b", "a", "kid", None, None)])
+    assert Waterfall(tree, flatten(tree), trace_id="t1", width=60, critical={"a"}).plain() == (
+        "Trace t1  only\n"
+        "  start 1970-01-01T00:00:00.000Z · duration 0ns · 2 spans ·\n"
+        "  0 errors\n"
+        "  legend  · other  * critical path  ✗ error\n"
+        "\n"
+        "                      0\n"
+        "   span     duration  ├─────────────────┼──────────────────┤\n"
+        "*  · only        0ns  ▏\n"
+        "   └─ · kid        ?\n"
+    )
+
+
+def test_json_depth_limit_counts_hidden_descendants(sample_db):
+    doc = json.loads(show_ok(sample_db, MR1, "-f", "json", "--depth", "1"))
+    kids = doc["root"]["children"]
+    assert [(k["name"], k.get("hidden_descendants"), k["children"]) for k in kids] == [
+        ("sync.wait_for_research", None, []),
+        ("competitor_analysis_agent.invoke", 3, []),
+        ("market_trends_agent.invoke", 3, []),
+        ("customer_sentiment_agent.invoke", 3, []),
+        ("synthesis_agent.invoke", 2, []),
+    ]

@@ -634,6 +634,8 @@ class Waterfall:
         labels = ["0" if offset_ns + span_ns * k / ticks == 0 else
                   ("+" if self.focus is not None else "") + format_duration(offset_ns + span_ns * k / ticks)
                   for k in range(ticks + 1)]
+        if span_ns <= 0:  # one instant: a single label
+            labels = labels[:1]
         buf = [" "] * bw
         taken = -1
         for k, (c, lab) in enumerate(zip(cols, labels)):
