@@ -223,6 +223,8 @@ class SpanSink:
         if not (_INT64_MIN <= start_ns <= _INT64_MAX and _INT64_MIN <= end_ns <= _INT64_MAX):
             st.add_bad(line, f"span {span_id}: time out of the int64 nanosecond range")
             return
+        if start_ns < 0:
+            st.add_warning(line, f"span {span_id}: starts before 1970 (negative time), kept as given")
         if kind not in KINDS:
             kind = "unspecified"
         if status not in STATUSES:
