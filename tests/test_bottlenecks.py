@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from agtrace.store import link_parents
+
 from agtrace.analysis import bottlenecks as bn
 from agtrace.analysis.bottlenecks import (
     BottleneckAccumulator,
@@ -35,6 +37,7 @@ def insert(store, rows):
             [base + n, trace, span, parent, name, kind[0] if kind else "internal",
              None if start is None else start * MS, None if end is None else end * MS,
              None if start is None or end is None else (end - start) * MS, agent, typ])
+    link_parents(store.con)
 
 
 MARKET = [

@@ -461,7 +461,7 @@ def samples(tmp_path_factory):
     from agtrace.store import Store
 
     store = Store.memory()
-    load_paths(store, [str(p) for p in sorted(SAMPLES.iterdir()) if p.suffix != ".py" and p.name != "README.md"])
+    load_paths(store, [str(SAMPLES)])
     yield Explainer(store.con)
     store.close()
 

@@ -283,7 +283,8 @@ def test_unknown_format_is_a_usage_error_naming_formats(tmp_path, isolated_store
     f.write_text('{"hello": "world"}')
     r = invoke(["load", f])
     assert r.exit_code == 2
-    assert r.stderr.splitlines()[0] == f"error: {f}: not a trace file in any known format"
+    assert r.stderr.splitlines()[0] == (
+        f"error: {f}: not a trace file in any known format (line 1: JSON value in no known trace format)")
     assert r.stderr.splitlines()[1].startswith("hint: formats tried: otlp-json, otel-python-sdk, agtrace-jsonl")
     assert r.stdout == ""
 

@@ -17,7 +17,7 @@ from agtrace.query import (
 )
 from agtrace.query.compiler import _Compiler
 from agtrace.query.fields import INTRINSICS, TRACE_FIELDS
-from agtrace.store import Store
+from agtrace.store import Store, link_parents
 from agtrace.timeutil import parse_iso_ns
 
 T1, T2, T3, T4 = "a" * 32, "b" * 32, "c" * 32, "d" * 32
@@ -104,6 +104,7 @@ def build_store() -> Store:
             [sid, trace, _sid_hex(sid), _sid_hex(parent) if parent is not None else None, name, kind, status, msg,
              start_ns, start_ns + dur * MS, dur * MS, service, res, depth, parent is None, agent, typ, model,
              tin, tout, session])
+    link_parents(con)
     con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?, ?, ?)", [list(r) for r in ATTRS])
     con.executemany("INSERT INTO resource_attrs VALUES (?, ?, ?, ?, ?, ?)", [list(r) for r in RESOURCE_ATTRS])
     con.execute("INSERT INTO resources VALUES ('r1', 'svc-a', '{}'), ('r2', 'svc-b', '{}')")
@@ -325,20 +326,15 @@ def test_empty_filter_is_true(store):
     assert matching(store, "") == ALL
 
 
-def test_parent_sid_variant(store):
-    """The structural SQL also works over an integer parent_sid column, when the schema has one."""
+def test_text_id_variant(store):
+    """The structural SQL also works over text parent ids (a schema without parent_sid)."""
     con = store.con
-    con.execute("CREATE TEMP TABLE spans AS SELECT s.*, p.sid AS parent_sid FROM main.spans s "
-                "LEFT JOIN main.spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id")
-    try:
-        for text, expected in [(t, e) for t, e in MATCHES if "has_" in t or "parent." in t]:
-            ast = parse(text)
-            sql, params = _Compiler(text, parent_sid=True).node(ast, "s")
-            assert "parent_sid" in sql
-            got = {r[0] for r in con.execute(f"SELECT s.sid FROM spans s WHERE {sql}", params).fetchall()}
-            assert got == expected, text
-    finally:
-        con.execute("DROP TABLE temp.spans")
+    for text, expected in [(t, e) for t, e in MATCHES if "has_" in t or "parent." in t]:
+        ast = parse(text)
+        sql, params = _Compiler(text, parent_sid=False).node(ast, "s")
+        assert "parent_sid" not in sql
+        got = {r[0] for r in con.execute(f"SELECT s.sid FROM spans s WHERE {sql}", params).fetchall()}
+        assert got == expected, text
 
 
 # -- expression -> SQL and parameters ------------------------------------------------
@@ -386,24 +382,19 @@ SQL = [
     ('trace.agents = "a"',
      "s.trace_id IN (SELECT t1.trace_id FROM traces t1 WHERE list_has_any(t1.agents, [?]))", ["a"]),
     ('has_parent(name = "x")',
-     "EXISTS (SELECT 1 FROM spans p1 WHERE p1.trace_id = s.trace_id AND p1.span_id = s.parent_span_id "
-     "AND (p1.name = ?) IS TRUE)", ["x"]),
+     "EXISTS (SELECT 1 FROM spans p1 WHERE p1.sid = s.parent_sid AND (p1.name = ?) IS TRUE)", ["x"]),
     ('parent.name = "x"',
-     "EXISTS (SELECT 1 FROM spans p1 WHERE p1.trace_id = s.trace_id AND p1.span_id = s.parent_span_id "
-     "AND (p1.name = ?) IS TRUE)", ["x"]),
+     "EXISTS (SELECT 1 FROM spans p1 WHERE p1.sid = s.parent_sid AND (p1.name = ?) IS TRUE)", ["x"]),
     ('has_child(name = "x")',
-     "EXISTS (SELECT 1 FROM spans c1 WHERE s.trace_id = c1.trace_id AND s.span_id = c1.parent_span_id "
-     "AND (c1.name = ?) IS TRUE)", ["x"]),
+     "EXISTS (SELECT 1 FROM spans c1 WHERE s.sid = c1.parent_sid AND (c1.name = ?) IS TRUE)", ["x"]),
     ('has_ancestor(name = "x")',
-     "s.sid IN (WITH RECURSIVE w2(sid, trace_id, span_id) AS (SELECT x3.sid, x3.trace_id, x3.span_id FROM spans m1 "
-     "JOIN spans x3 ON m1.trace_id = x3.trace_id AND m1.span_id = x3.parent_span_id WHERE (m1.name = ?) IS TRUE "
-     "UNION SELECT y4.sid, y4.trace_id, y4.span_id FROM w2 JOIN spans y4 ON w2.trace_id = y4.trace_id "
-     "AND w2.span_id = y4.parent_span_id) SELECT w2.sid FROM w2)", ["x"]),
+     "s.sid IN (WITH RECURSIVE w2(sid) AS (SELECT x3.sid FROM spans m1 JOIN spans x3 ON m1.sid = x3.parent_sid "
+     "WHERE (m1.name = ?) IS TRUE UNION SELECT y4.sid FROM w2 JOIN spans y4 ON w2.sid = y4.parent_sid) "
+     "SELECT w2.sid FROM w2)", ["x"]),
     ('has_descendant(name = "x")',
-     "s.sid IN (WITH RECURSIVE w2(sid, trace_id, parent_span_id) AS (SELECT x3.sid, x3.trace_id, x3.parent_span_id "
-     "FROM spans m1 JOIN spans x3 ON x3.trace_id = m1.trace_id AND x3.span_id = m1.parent_span_id "
-     "WHERE (m1.name = ?) IS TRUE UNION SELECT y4.sid, y4.trace_id, y4.parent_span_id FROM w2 JOIN spans y4 "
-     "ON y4.trace_id = w2.trace_id AND y4.span_id = w2.parent_span_id) SELECT w2.sid FROM w2)", ["x"]),
+     "s.sid IN (WITH RECURSIVE w2(sid, parent_sid) AS (SELECT x3.sid, x3.parent_sid FROM spans m1 JOIN spans x3 "
+     "ON x3.sid = m1.parent_sid WHERE (m1.name = ?) IS TRUE UNION SELECT y4.sid, y4.parent_sid FROM w2 "
+     "JOIN spans y4 ON y4.sid = w2.parent_sid) SELECT w2.sid FROM w2)", ["x"]),
     ('not (a.b = 1 or name = "x") and depth < 3',
      "(NOT ((s.sid IN (SELECT a1.sid FROM attrs a1 WHERE a1.key = ? AND a1.num_val = ? UNION ALL SELECT s3.sid "
      "FROM resource_attrs r2 JOIN spans s3 ON s3.resource_id = r2.resource_id WHERE r2.key = ? AND r2.num_val = ? "

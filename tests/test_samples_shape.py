@@ -182,7 +182,7 @@ def one(spans, **match) -> dict:
 
 def test_directory_holds_exactly_the_documented_files():
     names = sorted(p.name for p in SAMPLES.iterdir() if not p.name.startswith((".", "__")))
-    assert names == sorted(DATA_FILES + ["README.md", "make_samples.py"])
+    assert names == sorted(DATA_FILES + ["README.md", "make_samples.py", "rules.toml"])
     size = sum((SAMPLES / n).stat().st_size for n in DATA_FILES + ["README.md"])
     assert size < 300_000
 

@@ -6,7 +6,9 @@ Schema (version 1), designed for every command at once:
   nanoseconds, the attributes as a JSON object (for display and output), plus
   fields derived at load time: ``depth``, ``is_root``, ``agent`` (inherited by
   descendants; ``own_agent`` is what the span itself names), ``type``, ``model``, ``input_tokens``, ``output_tokens``,
-  ``session``. ``sid`` is a store-wide surrogate key used by every join.
+  ``session``. ``sid`` is a store-wide surrogate key used by every join;
+  ``parent_sid`` is the parent's ``sid`` (NULL for roots and orphans), so
+  structural predicates join integers, not text ids.
 * ``attrs`` - the span attributes again as a typed key/value table (one row per
   scalar, one per array element), which is what filters and ``--by KEY`` read:
   a selective predicate becomes a semi-join over a narrow, dictionary-compressed
@@ -34,7 +36,7 @@ DEFAULT_DB = "agtrace.duckdb"
 ENV_DB = "AGTRACE_DB"
 
 SPAN_COLUMNS = (
-    "sid", "trace_id", "span_id", "parent_span_id", "name", "kind", "status", "status_message",
+    "sid", "trace_id", "span_id", "parent_span_id", "parent_sid", "name", "kind", "status", "status_message",
     "start_ns", "end_ns", "duration_ns", "service", "resource_id", "scope_name", "scope_version",
     "attributes", "events", "depth", "is_root", "agent", "own_agent", "type", "model", "input_tokens",
     "output_tokens", "session", "source",
@@ -51,7 +53,7 @@ CREATE TABLE resource_attrs (
 );
 CREATE TABLE spans (
     sid BIGINT,
-    trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR,
+    trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR, parent_sid BIGINT,
     name VARCHAR, kind VARCHAR, status VARCHAR, status_message VARCHAR,
     start_ns BIGINT, end_ns BIGINT, duration_ns BIGINT,
     service VARCHAR, resource_id VARCHAR, scope_name VARCHAR, scope_version VARCHAR,
@@ -179,7 +181,8 @@ class Store:
         if "meta" not in tables:
             raise StoreError(f"{self.path} is a DuckDB file but not an agtrace store",
                              hint="use another --db path")
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        rows = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        row = rows[0] if rows else None
         version = int(row[0]) if row and str(row[0]).isdigit() else None
         if version is None:
             raise StoreError(f"{self.path} has no agtrace schema version", hint="use another --db path")
@@ -215,10 +218,20 @@ class Store:
         self.close()
 
     def span_count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM spans").fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
 
     def trace_count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM traces").fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM traces").fetchall()[0][0]
+
+
+def link_parents(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill `parent_sid` for spans inserted without it (tests and tools that
+    write rows directly; the loader fills it itself)."""
+    con.execute("""
+        UPDATE spans SET parent_sid = p.sid FROM spans p
+        WHERE spans.parent_sid IS NULL AND p.trace_id = spans.trace_id
+          AND p.span_id = spans.parent_span_id AND p.sid <> spans.sid
+    """)
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 
 def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
-    """Return (depth, is_root, agent, cycles) lists aligned with the inputs.
+    """Return (depth, is_root, agent, parent_idx, cycles) aligned with the inputs.
+
+    `parent_idx[i]` is the index of span i's parent, or -1 (root, orphan, or
+    the span where a parent cycle was broken).
 
     `parents[i]` is the parent span id or None. Zipkin-style shared spans (a
     client and a server half with one id) are handled by making the server half
@@ -59,6 +62,7 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
         else:
             if j != -1:
                 cycles += 1
+                parent_idx[path[-1]] = -1  # break the cycle where the walk re-entered it
             base_depth, base_agent = -1, None
         for k in reversed(path):
             base_depth += 1
@@ -69,4 +73,4 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
             agent[k] = base_agent
             on_path[k] = False
     is_root = [p is None for p in parents]
-    return depth, is_root, agent, cycles
+    return depth, is_root, agent, parent_idx, cycles

@@ -458,22 +458,26 @@ def _merge(con, report: LoadReport) -> None:
     """)
     # Remove the duplicates' attribute and link rows from staging, keep the rest.
     tree = con.sql("""
-        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, 0 AS is_new
+        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, parent_sid, 0 AS is_new
         FROM spans WHERE trace_id IN (SELECT trace_id FROM touched)
         UNION ALL
-        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, NULL, NULL, NULL, 1 FROM new_spans
+        SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, NULL, NULL, NULL, NULL, 1 FROM new_spans
     """).to_arrow_table()
     cols = {name: tree.column(name).to_pylist() for name in tree.column_names}
-    depth, is_root, agent, cycles = derive_tree(
+    depth, is_root, agent, parent_idx, cycles = derive_tree(
         cols["trace_id"], cols["span_id"], cols["parent_span_id"], cols["kind"], cols["own_agent"])
     report.parent_cycles = cycles
+    sids = cols["sid"]
+    parent_sid = [sids[j] if j >= 0 else None for j in parent_idx]
     keep = [i for i in range(len(depth)) if cols["is_new"][i] or (
-        depth[i] != cols["depth"][i] or agent[i] != cols["agent"][i] or is_root[i] != cols["is_root"][i])]
+        depth[i] != cols["depth"][i] or agent[i] != cols["agent"][i] or is_root[i] != cols["is_root"][i]
+        or parent_sid[i] != cols["parent_sid"][i])]
     derived = pa.table({
         "sid": pa.array([cols["sid"][i] for i in keep], pa.int64()),
         "depth": pa.array([depth[i] for i in keep], pa.int32()),
         "is_root": pa.array([is_root[i] for i in keep], pa.bool_()),
         "agent": pa.array([agent[i] for i in keep], pa.string()),
+        "parent_sid": pa.array([parent_sid[i] for i in keep], pa.int64()),
         "is_new": pa.array([cols["is_new"][i] == 1 for i in keep], pa.bool_()),
     })
     con.register("_agtrace_derived", derived)
@@ -482,11 +486,11 @@ def _merge(con, report: LoadReport) -> None:
     con.execute("""
         INSERT INTO spans BY NAME
         SELECT n.* EXCLUDE (_rn), n.end_ns - n.start_ns AS duration_ns,
-               d.depth, d.is_root, d.agent
+               d.depth, d.is_root, d.agent, d.parent_sid
         FROM new_spans n JOIN derived d ON d.sid = n.sid
     """)
     con.execute("""
-        UPDATE spans SET depth = d.depth, is_root = d.is_root, agent = d.agent
+        UPDATE spans SET depth = d.depth, is_root = d.is_root, agent = d.agent, parent_sid = d.parent_sid
         FROM derived d WHERE spans.sid = d.sid AND NOT d.is_new
     """)
     con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans)")
