@@ -331,7 +331,7 @@ def _trace_filter(where_sql: str | None) -> str:
     return f" WHERE s.trace_id IN (SELECT s.trace_id FROM spans s WHERE ({where_sql}))"
 
 
-def _iter_traces(store, select: str, where_sql: str | None, params: Params,
+def iter_traces(store, select: str, where_sql: str | None, params: Params,
                  batch_rows: int | None = None) -> Iterator[tuple[str, list[list]]]:
     """(trace_id, column lists) per selected trace, for the columns of `select`.
 
@@ -399,7 +399,7 @@ def bottlenecks(store, where_sql: str | None = None, params: Params = (), by: st
     select = (f"s.span_id, s.parent_span_id, {KIND_SQL}, s.start_ns, s.end_ns, "
               f"{GROUP_COLUMNS[by]} AS grp, {WAIT_SQL} AS is_wait")
     with gc_paused():
-        for trace_id, (ids, parents, kinds, starts, ends, grp, waits) in _iter_traces(
+        for trace_id, (ids, parents, kinds, starts, ends, grp, waits) in iter_traces(
                 store, select, where_sql, params):
             cols = TraceColumns(ids, parents, starts, ends, kinds, waits=waits)
             cols.normalise()
@@ -427,7 +427,7 @@ def what_if_store(store, where_sql: str | None, params: Params, target_sql: str,
               f"coalesce(({target_sql}), false) AS hit")
     report = WhatIfReport(describe_change(speedup, delta_ns), async_mode, [])
     with gc_paused():
-        for trace_id, (ids, parents, kinds, starts, ends, waits, hits) in _iter_traces(
+        for trace_id, (ids, parents, kinds, starts, ends, waits, hits) in iter_traces(
                 store, select, where_part or None, all_params):
             cols = TraceColumns(ids, parents, starts, ends, kinds, waits=waits)
             cols.normalise()

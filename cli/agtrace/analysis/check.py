@@ -761,7 +761,7 @@ def _max_streak(con, name: str, where: Filter):
 
 def _critical_share(store, where: Filter, of: Filter):
     """Critical time of the spans matching `where` / total critical time of the base traces."""
-    from agtrace.analysis.bottlenecks import WAIT_SQL, BottleneckAccumulator, _iter_traces
+    from agtrace.analysis.bottlenecks import WAIT_SQL, BottleneckAccumulator, iter_traces
     from agtrace.analysis.critical_path import TraceColumns, gc_paused
 
     acc = BottleneckAccumulator("selected")
@@ -770,7 +770,7 @@ def _critical_share(store, where: Filter, of: Filter):
     base_sql = None if of.is_trivial else of.sql
     params = list(where.params) + list(of.params)
     with gc_paused():
-        for trace_id, (ids, parents, kinds, starts, ends, grp, waits) in _iter_traces(
+        for trace_id, (ids, parents, kinds, starts, ends, grp, waits) in iter_traces(
                 store, select, base_sql, params):
             cols = TraceColumns(ids, parents, starts, ends, kinds, waits=waits)
             cols.normalise()
