@@ -1,0 +1,199 @@
+"""The bad-input corpus: every broken or odd file has an exact expected outcome.
+
+tests/corpus/ holds small hostile files (truncated lines, binary garbage, cut
+gzip/zstd/protobuf, wrong ids and times, cycles, NaN, invalid UTF-8, ...) and
+EXPECTED.toml says, for each, what `agtrace load` must do: the exit code,
+the spans kept, every bad record and warning with its line, and SQL checks of
+what was stored. The big cases (a 100,000-deep chain, a 10 MB value, 10,000
+attributes) are written at test time by corpus_build.py.
+
+For every case: no traceback, good records kept, bad ones reported with file
+and line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import corpus_build
+from conftest import invoke
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+CASES = tomllib.loads((CORPUS / "EXPECTED.toml").read_text())["case"]
+
+
+def _rows(db: Path, sql: str, params=()) -> list[list]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [list(r) for r in con.execute(sql, list(params)).fetchall()]
+    finally:
+        con.close()
+
+
+def _no_traceback(r) -> None:
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+
+
+def _matches(actual: list[list], expected: list[list]) -> bool:
+    """[line, reason] pairs: same lines, reasons starting with the expected text."""
+    return len(actual) == len(expected) and all(
+        a[0] == e[0] and a[1].startswith(e[1]) for a, e in zip(actual, expected))
+
+
+def test_manifest_covers_every_file_and_enough_cases():
+    on_disk = {p.name for p in CORPUS.iterdir() if p.name != "EXPECTED.toml"}
+    listed = [c["file"] for c in CASES]
+    assert sorted(listed) == sorted(on_disk)
+    assert len(listed) == len(set(listed)) >= 40
+    assert all(c["about"] for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_corpus_case(case, tmp_path):
+    db = tmp_path / "store.duckdb"
+    path = CORPUS / case["file"]
+    r = invoke(["load", "--db", db, path, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == case["exit"], r.stderr
+    if case["exit"]:
+        assert r.stdout == ""
+        assert r.stderr.splitlines()[0].startswith(f"error: {path}: {case['error']}")
+        assert not db.exists() or _rows(db, "SELECT count(*) FROM spans") == [[0]]
+        return
+    report = json.loads(r.stdout)
+    assert report["spans_in_store"] == case["spans"] == _rows(db, "SELECT count(*) FROM spans")[0][0]
+    bad = [[b["line"] or 0, b["reason"]] for f in report["files"] for b in f["bad"]]
+    warnings = [[w["line"] or 0, w["reason"]] for f in report["files"] for w in f["warning_list"]]
+    assert _matches(bad, case["bad"]), bad
+    assert report["bad_records"] == len(case["bad"])
+    assert _matches(warnings, case.get("warnings", [])), warnings
+    assert report["warnings"] == len(case.get("warnings", []))
+    assert report["duplicates"] == case.get("duplicates", 0)
+    assert report["parent_cycles"] == case.get("parent_cycles", 0)
+    if "files" in case:
+        assert {Path(f["path"]).name: f["status"] for f in report["files"]} == case["files"]
+    # Reported on stderr with file and line (the first ten of each kind).
+    lines = r.stderr.splitlines()
+    labels = {Path(f["path"]).name: f["path"] for f in report["files"]}
+    for f in report["files"]:
+        for b in f["bad"][:10]:
+            assert f"warning: {f['path']}:{b['line'] or '-'}: skipped: {b['reason']}" in lines
+        for w in f["warning_list"][:10]:
+            assert f"warning: {f['path']}:{w['line'] or '-'}: {w['reason']}" in lines
+    assert labels  # every case names at least one file in the report
+    for check in case.get("checks", []):
+        assert _rows(db, check["sql"]) == json.loads(check["rows"]), check["sql"]
+    # The trace summaries agree with the spans, whatever the input was.
+    assert _rows(db, "SELECT coalesce(sum(span_count), 0) FROM traces") == [[case["spans"]]]
+
+
+def test_whole_corpus_as_one_directory(tmp_path):
+    """A directory walk over every case at once: files that are not traces are
+    skipped with one line each, every other file reports what it reports alone."""
+    db = tmp_path / "store.duckdb"
+    r = invoke(["load", "--db", db, CORPUS, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    by_name = {Path(f["path"]).relative_to(CORPUS).parts[0]: f for f in report["files"]
+               if Path(f["path"]).parent == CORPUS}
+    for case in CASES:
+        if case["file"] == "mixed_dir":
+            continue
+        f = by_name[case["file"]]
+        if case["exit"]:
+            assert (f["status"], f["bad_records"]) == ("unknown format", 0), case["file"]
+        else:
+            assert f["bad_records"] == len(case["bad"]), case["file"]
+    assert by_name["EXPECTED.toml"]["status"] == "unknown format"
+    n = _rows(db, "SELECT count(*) FROM spans")[0][0]
+    assert report["spans_in_store"] == n == _rows(db, "SELECT sum(span_count) FROM traces")[0][0]
+    # Loading the same directory again adds nothing.
+    again = json.loads(invoke(["load", "--db", db, CORPUS, "--format", "json"]).stdout)
+    assert again["spans_added"] == 0 and again["spans_in_store"] == n
+
+
+def test_analysis_commands_read_hostile_files_directly(tmp_path):
+    """-i FILE goes through the same reader: warnings on stderr, the good spans analysed."""
+    path = CORPUS / "truncated_last_line.jsonl"
+    r = invoke(["traces", "-i", path, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0
+    assert [t["span_count"] for t in json.loads(r.stdout)] == [2]
+    assert r.stderr.splitlines()[0].startswith(f"warning: {path}:3: skipped: truncated last line")
+
+
+# -- the big cases, built at test time --------------------------------------------
+
+@pytest.fixture(scope="module")
+def chain_store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("chain")
+    built = corpus_build.deep_chain(d)
+    db = d / "store.duckdb"
+    r = invoke(["load", "--db", db, built.path, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+    return built, db, json.loads(r.stdout)
+
+
+def test_100k_deep_chain_loads_with_exact_depths(chain_store):
+    built, db, report = chain_store
+    assert (report["spans_added"], report["bad_records"], report["parent_cycles"]) == (100_000, 0, 0)
+    assert _rows(db, "SELECT min(depth), max(depth), count(*) FILTER (WHERE is_root), "
+                     "count(*) FILTER (WHERE depth::BIGINT = ('0x' || span_id)::BIGINT - 1152921504606846976) FROM spans") \
+        == [[0, 99_999, 1, 100_000]]
+
+
+def test_100k_deep_chain_answers_traces_stats_and_query(chain_store):
+    built, db, _ = chain_store
+    r = invoke(["traces", "--db", db, "--format", "json"])
+    _no_traceback(r)
+    assert json.loads(r.stdout) == [{
+        "trace_id": built.trace_id, "root_name": "step0", "start": "2024-01-15T10:00:00.000000Z",
+        "duration_ms": 2.0, "span_count": 100_000, "error_count": 0, "agents": [],
+    }]
+    r = invoke(["query", "--db", db, "--count", "depth >= 99990"])
+    _no_traceback(r)
+    assert (r.exit_code, r.stdout.strip()) == (0, "10")
+    r = invoke(["stats", "--db", db, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+    r = invoke(["explain", "--db", db, built.trace_id])
+    _no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+
+
+def test_10mb_attribute_value_is_stored_whole(tmp_path):
+    built = corpus_build.huge_value(tmp_path)
+    db = tmp_path / "store.duckdb"
+    r = invoke(["load", "--db", db, built.path, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0 and json.loads(r.stdout)["spans_added"] == 2
+    size = 10 * 1024 * 1024
+    assert _rows(db, "SELECT length(attributes->>'payload'), agent FROM spans WHERE span_id = ?",
+                 [corpus_build.span_id(0)]) == [[size, "bulk"]]
+    assert _rows(db, "SELECT key, length(str_val) FROM attrs ORDER BY key") == [["agent_name", 4], ["payload", size]]
+    r = invoke(["query", "--db", db, "--count", 'payload = "x"'])
+    _no_traceback(r)
+    assert (r.exit_code, r.stdout.strip()) == (0, "0")
+
+
+def test_10k_attributes_on_one_span(tmp_path):
+    built = corpus_build.many_attributes(tmp_path)
+    db = tmp_path / "store.duckdb"
+    r = invoke(["load", "--db", db, built.path, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0 and json.loads(r.stdout)["spans_added"] == 1
+    assert _rows(db, "SELECT vtype, count(*) FROM attrs GROUP BY vtype ORDER BY vtype") == [
+        ["bool", 2500], ["double", 2500], ["int", 2500], ["string", 2500]]
+    assert _rows(db, "SELECT str_val, num_val FROM attrs WHERE key = 'attr09998'") == [["9998.5", 9998.5]]
+    assert _rows(db, "SELECT count(*) FROM (SELECT unnest(json_keys(attributes)) FROM spans)") == [[10_000]]
+    r = invoke(["query", "--db", db, "--count", "attr00001 = 1"])
+    _no_traceback(r)
+    assert (r.exit_code, r.stdout.strip()) == (0, "1")
