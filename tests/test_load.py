@@ -388,3 +388,17 @@ def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatc
     assert calls == [1]  # the pool ran for the second load only
     assert results[0] == results[1]
     assert len(results[0][0]) == 120
+
+
+def test_same_ids_with_different_content_is_one_span_first_kept(tmp_path, isolated_store):
+    """Outside Zipkin a span is (trace id, span id, kind): a re-export with other times is a duplicate."""
+    a = three_spans()
+    b = three_spans()
+    b[1]["startTimeUnixNano"] = str(BASE + 1_500_000_000)
+    b[1]["name"] = "tool.renamed"
+    (tmp_path / "a.jsonl").write_text(orjson.dumps(otlp_request(a)).decode() + "\n")
+    (tmp_path / "b.jsonl").write_text(orjson.dumps(otlp_request(b)).decode() + "\n")
+    load_ok(tmp_path / "a.jsonl")
+    r = load_ok(tmp_path / "b.jsonl")
+    assert "3 duplicates ignored (1 with different content; the first copy was kept)" in r.stderr
+    assert rows(isolated_store, "SELECT name FROM spans WHERE span_id = ?", [S_CHILD]) == [("tool.web_search",)]

@@ -3,8 +3,9 @@
 Flow: expand paths; skip files whose content hash is already in the store;
 read every document into the `SpanSink`, whose Arrow batches go to temporary
 staging tables; then, still inside the transaction, drop duplicates (a span is
-(trace_id, span_id, kind, start microsecond): Zipkin's fan-out halves share id
-and kind but not start), derive tree fields over the whole of every touched
+(trace_id, span_id, kind); a reader may add a discriminator, as Zipkin does
+with the start microsecond because one message received by several consumers
+gives spans of one id and kind), derive tree fields over the whole of every touched
 trace, insert, rebuild the touched traces' summaries and record the files.
 Any failure or interruption rolls back: the store is exactly as before.
 """
@@ -32,7 +33,7 @@ _STAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE stage_spans AS SELECT
     sid, trace_id, span_id, parent_span_id, name, kind, status, status_message, start_ns, end_ns,
     service, resource_id, scope_name, scope_version, attributes, events, own_agent, type, model,
-    input_tokens, output_tokens, session, source FROM spans LIMIT 0;
+    input_tokens, output_tokens, session, source, NULL::BIGINT AS dedupe_key FROM spans LIMIT 0;
 CREATE OR REPLACE TEMP TABLE stage_attrs AS SELECT * FROM attrs LIMIT 0;
 CREATE OR REPLACE TEMP TABLE stage_links AS SELECT * FROM links LIMIT 0;
 CREATE OR REPLACE TEMP TABLE stage_resources AS SELECT * FROM resources LIMIT 0;
@@ -412,12 +413,12 @@ def _merge(con, report: LoadReport) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE new_spans AS
         SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind, start_ns // 1000 ORDER BY sid) AS _rn
+            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind, dedupe_key ORDER BY sid) AS _rn
             FROM stage_spans
         ) s
         WHERE _rn = 1 AND NOT EXISTS (
             SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
-              AND e.start_ns // 1000 = s.start_ns // 1000)
+              AND (s.dedupe_key IS NULL OR e.start_ns // 1000 = s.dedupe_key))
     """)
     added = con.execute("SELECT count(*) FROM new_spans").fetchone()[0]
     report.spans_added = added
@@ -430,11 +431,11 @@ def _merge(con, report: LoadReport) -> None:
                 SELECT e.trace_id, e.span_id, e.kind, e.name, e.start_ns, e.end_ns, e.attributes
                 FROM spans e SEMI JOIN stage_spans s
                   ON e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
-                 AND e.start_ns // 1000 = s.start_ns // 1000
+                 AND (s.dedupe_key IS NULL OR e.start_ns // 1000 = s.dedupe_key)
             )
             SELECT count(*) FROM stage_spans s JOIN firsts f
               ON s.trace_id = f.trace_id AND s.span_id = f.span_id AND s.kind = f.kind
-             AND s.start_ns // 1000 = f.start_ns // 1000
+             AND (s.dedupe_key IS NULL OR f.start_ns // 1000 = s.dedupe_key)
             WHERE s.sid NOT IN (SELECT sid FROM new_spans)
               AND (s.name IS DISTINCT FROM f.name OR s.start_ns IS DISTINCT FROM f.start_ns
                    OR s.end_ns IS DISTINCT FROM f.end_ns OR s.attributes IS DISTINCT FROM f.attributes)
@@ -485,7 +486,7 @@ def _merge(con, report: LoadReport) -> None:
     con.unregister("_agtrace_derived")
     con.execute("""
         INSERT INTO spans BY NAME
-        SELECT n.* EXCLUDE (_rn), n.end_ns - n.start_ns AS duration_ns,
+        SELECT n.* EXCLUDE (_rn, dedupe_key), n.end_ns - n.start_ns AS duration_ns,
                d.depth, d.is_root, d.agent, d.parent_sid
         FROM new_spans n JOIN derived d ON d.sid = n.sid
     """)

@@ -28,7 +28,7 @@ SPAN_SCHEMA = pa.schema([
     ("start_ns", _I64), ("end_ns", _I64), ("service", _STR), ("resource_id", _STR),
     ("scope_name", _STR), ("scope_version", _STR), ("attributes", _STR), ("events", _STR),
     ("own_agent", _STR), ("type", _STR), ("model", _STR), ("input_tokens", _I64),
-    ("output_tokens", _I64), ("session", _STR), ("source", _STR),
+    ("output_tokens", _I64), ("session", _STR), ("source", _STR), ("dedupe_key", _I64),
 ])
 ATTR_SCHEMA = pa.schema([
     ("sid", _I64), ("key", _STR), ("idx", pa.int32()), ("vtype", _STR), ("str_val", _STR), ("num_val", pa.float64()),
@@ -204,9 +204,12 @@ class SpanSink:
         events: list | None = None,
         links: list | None = None,
         line: int | None = None,
+        identity_extra: int | None = None,
     ) -> None:
         """Add one span. Times in ns; `events` items {name,time_ns,attributes};
-        `links` items {trace_id, span_id, attributes, ref_type}."""
+        `links` items {trace_id, span_id, attributes, ref_type}. `identity_extra`
+        joins (trace_id, span_id, kind) in telling duplicates from distinct
+        spans, for formats where one id and kind name several spans."""
         st = self.stats
         if start_ns is None:
             if end_ns is None:
@@ -257,7 +260,7 @@ class SpanSink:
             _dumps(events) if events else None, agent, typ, model,
             in_tok if in_tok is None or _INT64_MIN <= in_tok <= _INT64_MAX else None,
             out_tok if out_tok is None or _INT64_MIN <= out_tok <= _INT64_MAX else None,
-            session, f"{st.path}:{line}" if line is not None else st.path,
+            session, f"{st.path}:{line}" if line is not None else st.path, identity_extra,
         ))
         _attr_rows(sid, attributes, self.arows.append)
         if links:

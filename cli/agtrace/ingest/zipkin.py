@@ -148,4 +148,7 @@ def read(sp, line: int, ctx: ReadContext) -> None:
         events=events,
         links=None,
         line=line,
+        # One id and kind can name several spans in Zipkin (a message received
+        # by several consumers); the start microsecond tells them apart.
+        identity_extra=start // 1000 if start is not None else None,
     )
