@@ -34,6 +34,7 @@ from agtrace.errors import StoreError
 SCHEMA_VERSION = 1
 DEFAULT_DB = "agtrace.duckdb"
 ENV_DB = "AGTRACE_DB"
+ENV_LOCK_TIMEOUT = "AGTRACE_LOCK_TIMEOUT"
 
 SPAN_COLUMNS = (
     "sid", "trace_id", "span_id", "parent_span_id", "parent_sid", "name", "kind", "status", "status_message",
@@ -92,6 +93,20 @@ def resolve_db_path(db: str | os.PathLike | None) -> Path:
     return Path(DEFAULT_DB)
 
 
+def lock_timeout() -> float:
+    """Seconds to wait for a store another process is writing: $AGTRACE_LOCK_TIMEOUT, else 30."""
+    raw = os.environ.get(ENV_LOCK_TIMEOUT, "").strip()
+    if not raw:
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < float("inf")):
+        raise StoreError(f"{ENV_LOCK_TIMEOUT}={raw!r} is not a number of seconds", hint="use e.g. 0, 5 or 120")
+    return value
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Could not set lock" in text or "Conflicting lock" in text)
@@ -121,16 +136,18 @@ class Store:
         path: str | os.PathLike | None = None,
         *,
         read_only: bool = True,
-        wait_seconds: float = 30.0,
+        wait_seconds: float | None = None,
         on_wait: Callable[[str], None] | None = None,
     ) -> "Store":
         """Open (or, for writing, create) the store at `path`.
 
         DuckDB allows one writing process per file; while another agtrace holds
-        the lock we retry for `wait_seconds`, telling `on_wait` once, then fail
-        with a clear "store busy" error.
+        the lock we retry for `wait_seconds` (default: $AGTRACE_LOCK_TIMEOUT, else
+        30), telling `on_wait` once, then fail with a clear "store busy" error.
         """
         p = resolve_db_path(path)
+        if wait_seconds is None:
+            wait_seconds = lock_timeout()
         if read_only and not p.exists():
             raise StoreError(
                 f"no agtrace store at {p}",
@@ -150,7 +167,7 @@ class Store:
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"store busy: {p} is being written by another agtrace process",
-                        hint="wait for the other load to finish, or use another --db",
+                        hint=f"wait for the other load to finish, use another --db, or wait longer with {ENV_LOCK_TIMEOUT}=SECONDS",
                     ) from None
                 if on_wait and not told:
                     on_wait(f"store {p} is busy (another agtrace process is writing); waiting up to {wait_seconds:.0f}s...")
