@@ -201,6 +201,7 @@ def main() -> None:
     p.add_argument("--dir", type=Path, default=None, help="where to build the stores (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the stores")
     p.add_argument("--stages", action="store_true", help="also time the stages in-process")
+    p.add_argument("--reuse", action="store_true", help="reuse the stores in --dir when they exist")
     args = p.parse_args()
 
     traces = max(1, (args.spans - BIG) // SMALL)
@@ -209,15 +210,18 @@ def main() -> None:
     plain = work / "show_1m.duckdb"
     ordered = work / "show_1m_ordered.duckdb"
     print(f"machine: {describe_machine()}")
-    for f in (plain, ordered):
-        f.unlink(missing_ok=True)
-    t = time.perf_counter()
-    build_store(plain, traces)
-    print(f"built {plain} ({BIG + traces * SMALL:,} spans, {traces + 1:,} traces, "
-          f"{plain.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s")
-    t = time.perf_counter()
-    reorder_store(plain, ordered)
-    print(f"built {ordered} (spans ordered by trace_id) in {time.perf_counter() - t:.1f}s")
+    if not (args.reuse and plain.exists() and ordered.exists()):
+        for f in (plain, ordered):
+            f.unlink(missing_ok=True)
+        t = time.perf_counter()
+        build_store(plain, traces)
+        print(f"built {plain} ({BIG + traces * SMALL:,} spans, {traces + 1:,} traces, "
+              f"{plain.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s")
+        t = time.perf_counter()
+        reorder_store(plain, ordered)
+        print(f"built {ordered} (spans ordered by trace_id) in {time.perf_counter() - t:.1f}s")
+    else:
+        print(f"reusing {plain} and {ordered}")
 
     import duckdb
 

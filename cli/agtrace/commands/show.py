@@ -143,11 +143,8 @@ def _print_waterfall(tree, tid, *, focus, depth, collapse_over, width, marked, n
     rows = flatten(tree, focus=focus, max_depth=depth, collapse_over=collapse_over, max_guides=max_guides)
     view = Waterfall(tree, rows, trace_id=tid, width=width, critical=marked, show_attrs=attrs,
                      focus=focus, notes=notes)
-    if color_allowed(sys.stdout):
-        from rich.console import Console
-
-        # color_allowed() already decided this is a terminal (a test may say so).
-        Console(file=sys.stdout, width=width, highlight=False, soft_wrap=True, force_terminal=True).print(view)
+    if color_allowed(sys.stdout) and os.environ.get("TERM") != "dumb":
+        sys.stdout.write(view.ansi())
     else:
         sys.stdout.write(view.plain())
 

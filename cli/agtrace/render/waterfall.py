@@ -39,13 +39,21 @@ MARK_WIDTH = 3  # "*✗ "
 DUR_WIDTH = 8
 MIN_BAR = 12
 MIN_WIDTH = 40
+SHORT_FACT = 12  # facts up to this many cells are shown whole or not at all
 
-# Style names used in segments -> rich styles (only used on a colour terminal).
+# Style names used in segments -> rich styles (when printed through rich) and
+# the equivalent SGR codes (when `ansi()` writes the escape codes itself).
 STYLES = {
     "head": "bold", "dim": "dim", "key": "dim", "err": "red", "err.b": "bold red", "crit": "bold yellow",
     "note": "yellow", "fact": "cyan", "decision": "magenta", "ctx": "dim",
     "bar": "blue", "bar.crit": "yellow", "bar.err": "red", "bar.ctx": "bright_black",
     "bar.group": "cyan", "bar.missing": "bright_black",
+}
+
+SGR = {
+    "head": "1", "dim": "2", "key": "2", "err": "31", "err.b": "1;31", "crit": "1;33", "note": "33",
+    "fact": "36", "decision": "35", "ctx": "2", "bar": "34", "bar.crit": "33", "bar.err": "31",
+    "bar.ctx": "90", "bar.group": "36", "bar.missing": "90",
 }
 
 _LEFT_EIGHTHS = "▏▎▍▌▋▊▉█"
@@ -239,11 +247,13 @@ def span_facts(span) -> list[Segment]:
     return [(clean(s), st) for s, st in out]
 
 
-def detail_texts(span) -> list[Segment]:
-    """Lines under a span's row, each one (text, style): the error's status
-    message, its exception events (red for an error span), and a decision's
-    reasoning. A status message repeated by an exception event is shown once."""
-    out: list[Segment] = []
+def detail_lines(span, facts: Sequence[Segment] = ()) -> list[list[Segment]]:
+    """Lines under a span's row, as segments: the error's status message, its
+    exception events (red for an error span), and a decision's reasoning. A
+    status message repeated by an exception event is shown once. `facts`
+    (the decision and confidence when the row had no room for them) lead
+    the reasoning line."""
+    out: list[list[Segment]] = []
     is_error = span.status == "error"
     exceptions = []
     if span.events and "exception" in span.events:
@@ -256,21 +266,26 @@ def detail_texts(span) -> list[Segment]:
     if is_error:
         msg = span.status_message
         if msg and not any(msg in x for x in exceptions):
-            out.append((f"{MARK_ERROR} {msg}", "err"))
+            out.append([(f"{MARK_ERROR} {clean(msg)}", "err")])
         elif not msg and not exceptions:
-            out.append((f"{MARK_ERROR} error (no status message)", "err"))
+            out.append([(f"{MARK_ERROR} error (no status message)", "err")])
     for x in exceptions:
-        out.append((f"{MARK_ERROR} exception {x}", "err") if is_error else (f"! exception {x}", "note"))
+        out.append([(f"{MARK_ERROR} exception {clean(x)}", "err") if is_error else (f"! exception {clean(x)}", "note")])
     if span.type == "decision":
+        lead: list[Segment] = []
+        for t, st in facts:
+            lead += [(t, st), (" · ", "dim")]
         a = span.attrs()
         r = _first(a, REASONING_KEYS)
         if r is not None:
-            out.append((f"“{_value_text(r)}”", "dim"))
+            out.append(lead + [(f"“{clean(_value_text(r))}”", "dim")])
         else:
             steps = sum(1 for e in span.event_list() if e.get("name") == "reasoning_step") if span.events else 0
             if steps:
-                out.append((f"{steps} reasoning steps (see --attrs)", "dim"))
-    return [(clean(s), st) for s, st in out]
+                out.append(lead + [(f"{steps} reasoning steps (see --attrs)", "dim")])
+            elif lead:
+                out.append(lead[:-1])
+    return out
 
 
 def span_type_of(node: Node) -> str | None:
@@ -375,6 +390,23 @@ class Waterfall:
         """The view as plain text (no ANSI codes), lines stripped on the right."""
         return "".join(["".join([t for t, _ in line]).rstrip() + "\n" for line in self.lines()])
 
+    def ansi(self) -> str:
+        """The view with ANSI colour codes (basic 16 colours), for a terminal.
+
+        Written directly rather than through rich: a 50,000-row trace prints
+        in a fraction of the time, and a small one does not pay rich's import.
+        """
+        out = []
+        for line in self.lines():
+            parts = []
+            for t, st in line:
+                if st is None or not t.strip():
+                    parts.append(t)
+                else:
+                    parts.append(f"\x1b[{SGR.get(st, '0')}m{t}\x1b[0m")
+            out.append("".join(parts).rstrip() + "\n")
+        return "".join(out)
+
     def __rich_console__(self, console, options):
         from rich.segment import Segment as RichSegment
         from rich.style import Style
@@ -469,7 +501,7 @@ class Waterfall:
                 need_all = total
             prepared.append((row, name, facts, lead, nlen, flens, total))
         avail = W - MARK_WIDTH - 1 - DUR_WIDTH - 2
-        cap = max(int(avail * 0.55), min(need_name, int(avail * 0.7)))
+        cap = max(int(avail * 0.58), min(need_name, int(avail * 0.7)))
         nw = max(min(need_all, cap), 8)
         if avail - nw < MIN_BAR:
             nw = max(8, avail - MIN_BAR)
@@ -494,6 +526,7 @@ class Waterfall:
             # Name column: guides, glyph + name (cut last), then facts.
             segs: list[Segment] = [m_crit if on_path else blank, m_err if is_err else blank, blank,
                                    (row.guides, "dim")]
+            shown = len(facts)
             if total <= nw:  # everything fits (the common case)
                 segs.extend(name)
                 for f in facts:
@@ -510,13 +543,20 @@ class Waterfall:
                     if ft != t:
                         room = 0
                         break
+                shown = 0
                 for (t, st), fl in zip(facts, flens):
-                    if room < 4:
+                    # A fact fits whole; a long one may be cut, but a short
+                    # one ("conf 0.81") cut in the middle says nothing: stop.
+                    if fl <= room - 2:
+                        ft = t
+                    elif fl > SHORT_FACT and room - 2 >= SHORT_FACT:
+                        ft = fit(t, room - 2)
+                    else:
                         break
-                    ft = t if fl <= room - 2 else fit(t, room - 2)
                     segs.append(sep)
                     segs.append((ft, st))
                     room -= 2 + (fl if ft is t else cell_len(ft))
+                    shown += 1
             # Duration and bar.
             if group is not None:
                 g = group
@@ -546,12 +586,26 @@ class Waterfall:
             out.append(segs)
             # Lines under the row.
             if group is None and node.span is not None and not row.context:
-                details = detail_texts(node.span) if (node.span.events or node.span.type == "decision" or is_err) else ()
+                span = node.span
+                if span.events or span.type == "decision" or is_err:
+                    lost = [f for f in facts[shown:] if f[1] == "decision"] if span.type == "decision" else ()
+                    details = detail_lines(span, lost)
+                else:
+                    details = ()
                 if details or show_attrs:
                     pre = [(" " * MARK_WIDTH, None), (row.cont.ljust(lead + 2), "dim")]
-                    room = max(W - MARK_WIDTH - lead - 2, 20)
-                    for t, st in details:
-                        out.append(pre + [(fit(t, room), st)])
+                    width = max(W - MARK_WIDTH - lead - 2, 20)
+                    for segs_d in details:
+                        line = list(pre)
+                        room = width
+                        for t, st in segs_d:
+                            ft = fit(t, room)
+                            if ft:
+                                line.append((ft, st))
+                                room -= cell_len(ft)
+                            if ft != t or room <= 0:
+                                break
+                        out.append(line)
                     if show_attrs:
                         out.extend(pre + seg for seg in self._attr_lines(node, origin))
             elif group is not None and show_attrs:
