@@ -273,6 +273,9 @@ def test_cli_colours_a_terminal_and_honours_no_color(sample_db, monkeypatch):
     assert ANSI.sub("", coloured) == golden
     monkeypatch.setenv("NO_COLOR", "1")
     assert show_ok(sample_db, COMPLAINT2, "--width", "100") == golden
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert show_ok(sample_db, COMPLAINT2, "--width", "100") == golden
 
 
 def _cells(text: str) -> int:
