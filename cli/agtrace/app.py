@@ -26,6 +26,14 @@ def print_error(exc: AgtraceError) -> None:
         typer.echo(f"hint: {exc.hint}", err=True)
 
 
+def _is_interrupt(exc: Exception) -> bool:
+    """Ctrl-C that arrived while DuckDB was executing: it cancels the query and
+    raises its own error (InterruptException, or RuntimeError 'Query interrupted')."""
+    if type(exc).__name__ == "InterruptException":
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).strip().lower() == "query interrupted"
+
+
 COMMAND_ORDER = ["load", "traces", "show", "query", "stats", "critical-path", "bottlenecks", "explain", "check"]
 
 
@@ -41,6 +49,11 @@ class AgtraceGroup(TyperGroup):
             print_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as exc:
+            if not _is_interrupt(exc):
+                raise
             typer.echo("interrupted", err=True)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
