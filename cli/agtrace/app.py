@@ -51,11 +51,6 @@ class AgtraceGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except Exception as exc:
-            if not _is_interrupt(exc):
-                raise
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             # `agtrace ... | head`: the reader went away; that is not an error.
             try:
@@ -63,6 +58,11 @@ class AgtraceGroup(TyperGroup):
             except Exception:
                 pass
             raise typer.Exit(0) from None
+        except Exception as exc:
+            if not _is_interrupt(exc):
+                raise
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 app = typer.Typer(
