@@ -49,6 +49,7 @@ from agtrace.analysis.critical_path import (
     TraceColumns,
     TraceCriticalPath,
     Tree,
+    WHAT_IF_SCOPES,
     WhatIfResult,
     _ms,
     analyze_columns,
@@ -275,10 +276,9 @@ class WhatIfReport:
         }
 
 
-def describe_change(speedup: float | None, delta_ns: int | None) -> str:
-    if speedup is not None:
-        return f"speedup {speedup:g}x"
-    return f"delta {_ms(delta_ns):+g} ms"
+def describe_change(speedup: float | None, delta_ns: int | None, scope: str = "own") -> str:
+    what = f"speedup {speedup:g}x" if speedup is not None else f"delta {_ms(delta_ns):+g} ms"
+    return what if scope == "own" else f"{what} ({scope})"
 
 
 # --------------------------------------------------------------------------
@@ -409,13 +409,17 @@ def bottlenecks(store, where_sql: str | None = None, params: Params = (), by: st
 
 def what_if_store(store, where_sql: str | None, params: Params, target_sql: str,
                   target_params: Params = (), speedup: float | None = None,
-                  delta_ns: int | None = None, async_mode: str = DEFAULT_ASYNC_MODE) -> WhatIfReport:
+                  delta_ns: int | None = None, async_mode: str = DEFAULT_ASYNC_MODE,
+                  scope: str = "own") -> WhatIfReport:
     """Re-time every selected trace with the spans matching `target_sql` changed.
 
     Every selected trace is reported (with `matched` 0 when nothing in it
-    matched), so the aggregate describes the whole selection.
+    matched), so the aggregate describes the whole selection. `scope`: see
+    `critical_path.what_if_columns` ("own" time, or the whole "subtree").
     """
     _check_options(None, async_mode)
+    if scope not in WHAT_IF_SCOPES:
+        raise UsageError(f"unknown what-if scope {scope!r}", hint=f"use one of: {', '.join(WHAT_IF_SCOPES)}")
     if (speedup is None) == (delta_ns is None):
         raise UsageError("give exactly one of --speedup and --delta")
     if speedup is not None and not speedup > 0:
@@ -425,14 +429,15 @@ def what_if_store(store, where_sql: str | None, params: Params, target_sql: str,
     target_sql, where_part, all_params = _combine_params(target_params, target_sql, params, where_sql or "")
     select = (f"s.span_id, s.parent_span_id, {KIND_SQL}, s.start_ns, s.end_ns, {WAIT_SQL} AS is_wait, "
               f"coalesce(({target_sql}), false) AS hit")
-    report = WhatIfReport(describe_change(speedup, delta_ns), async_mode, [])
+    report = WhatIfReport(describe_change(speedup, delta_ns, scope), async_mode, [])
     with gc_paused():
         for trace_id, (ids, parents, kinds, starts, ends, waits, hits) in iter_traces(
                 store, select, where_part or None, all_params):
             cols = TraceColumns(ids, parents, starts, ends, kinds, waits=waits)
             cols.normalise()
             try:
-                r = what_if_columns(cols, hits, trace_id, speedup, delta_ns, async_mode, copy=False)
+                r = what_if_columns(cols, hits, trace_id, speedup, delta_ns, async_mode, copy=False,
+                                    scope=scope)
             except Exception as exc:  # one bad trace must not stop the others
                 report.failures.append(TraceFailure(trace_id, f"{type(exc).__name__}: {exc}"))
                 continue
