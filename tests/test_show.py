@@ -754,3 +754,15 @@ def test_json_depth_limit_counts_hidden_descendants(sample_db):
         ("customer_sentiment_agent.invoke", 3, []),
         ("synthesis_agent.invoke", 2, []),
     ]
+
+
+@pytest.mark.parametrize("trace_id,kw", [(MR1, {}), (COMPLAINT2, {"show_attrs": True}), (INQUIRY5, {"show_attrs": True})])
+def test_plain_fast_path_equals_the_segments(sample_db, trace_id, kw):
+    """`plain()` builds rows as strings directly; it must say exactly what the
+    segments (the colour and rich paths) say."""
+    for width in (60, 100, 140):
+        view = _waterfall(sample_db, trace_id, width, **kw)
+        fast = view.plain()
+        assert view.lines()  # builds the segments
+        assert fast == view.plain() == "".join("".join(t for t, _ in ln).rstrip() + "\n" for ln in view.lines())
+        assert ANSI.sub("", view.ansi()) == fast

@@ -300,8 +300,11 @@ def bar_cells(start: float, end: float, width: int) -> tuple[int, str]:
     """A bar from cell position `start` to `end` (floats, in cells) within
     `width` cells: (first cell, its characters), with eighth-block edges so
     that short spans and offsets below one cell still read. Never empty."""
-    a0 = int(round(start * 8))
-    a1 = int(round(end * 8))
+    return _bar_eighths(int(round(start * 8)), int(round(end * 8)), width)
+
+
+def _bar_eighths(a0: int, a1: int, width: int) -> tuple[int, str]:
+    """`bar_cells` with both ends in eighths of a cell."""
     full = width * 8
     a0 = min(max(a0, 0), full - 1)
     a1 = min(max(a1, a0 + 1), full)
@@ -323,8 +326,7 @@ def bar_cells(start: float, end: float, width: int) -> tuple[int, str]:
     f_first = 8 - (a0 - c0 * 8)  # eighths of the first cell covered, from its right
     first = "█" if f_first >= 6 else "▐" if f_first >= 3 else "▕"
     last = _LEFT_EIGHTHS[a1 - c1 * 8 - 1]  # eighths of the last cell, from its left
-    chars = [first, "█" * (c1 - c0 - 1), last]
-    return c0, "".join(chars)
+    return c0, first + "█" * (c1 - c0 - 1) + last
 
 
 def density_cells(intervals: Iterable[tuple[float, float]], width: int) -> tuple[int, str]:
@@ -382,13 +384,21 @@ class Waterfall:
 
     # -- output ------------------------------------------------------------
     def lines(self) -> list[Line]:
+        """The view as lines of (text, style) segments."""
         if self._lines is None:
-            self._lines = self._build()
+            self._lines = self._build(plain=False)
         return self._lines
 
     def plain(self) -> str:
-        """The view as plain text (no ANSI codes), lines stripped on the right."""
-        return "".join(["".join([t for t, _ in line]).rstrip() + "\n" for line in self.lines()])
+        """The view as plain text (no ANSI codes), lines stripped on the right.
+
+        Built without segments (the same code path, joined as it goes): on a
+        50,000-span trace that is most of the rendering time.
+        """
+        if self._lines is not None:
+            return "".join(["".join([t for t, _ in line]).rstrip() + "\n" for line in self._lines])
+        return "".join([(ln if ln.__class__ is str else "".join([t for t, _ in ln])).rstrip() + "\n"
+                        for ln in self._build(plain=True)])
 
     def ansi(self) -> str:
         """The view with ANSI colour codes (basic 16 colours), for a terminal.
@@ -475,7 +485,8 @@ class Waterfall:
                 facts.append((f"({row.hidden_errors} {MARK_ERROR})", "err.b"))
         return name, facts
 
-    def _build(self) -> list[Line]:
+    def _build(self, plain: bool = False) -> list:
+        """Lines of segments; with `plain`, span rows come as ready strings."""
         tree, rows, W = self.tree, self.rows, self.width
         crit = self.critical or frozenset()
         w0, w1 = self._window()
@@ -486,8 +497,9 @@ class Waterfall:
         # Column widths: names first; facts share what is left of the name column.
         prepared = []
         need_name = need_all = 8
+        row_name = self._row_name
         for row in rows:
-            name, facts = self._row_name(row)
+            name, facts = row_name(row)
             g = row.guides
             lead = glen.get(g)
             if lead is None:
@@ -499,46 +511,45 @@ class Waterfall:
                 need_name = nlen
             if total > need_all:
                 need_all = total
-            prepared.append((row, name, facts, lead, nlen, flens, total))
+            prepared.append((row, name, facts, lead, flens, total))
         avail = W - MARK_WIDTH - 1 - DUR_WIDTH - 2
         cap = max(int(avail * 0.58), min(need_name, int(avail * 0.7)))
         nw = max(min(need_all, cap), 8)
         if avail - nw < MIN_BAR:
             nw = max(8, avail - MIN_BAR)
         bw = max(avail - nw, 1)
-        scale = bw / span_ns if span_ns > 0 else 0.0
+        scale8 = 8 * bw / span_ns if span_ns > 0 else 0.0
 
-        out: list[Line] = self._header(bw)
+        out: list = self._header(bw)
         out.extend(self._axis(nw, bw, w0 - origin, span_ns))
 
         blank = (" ", None)
         m_crit, m_err = (MARK_CRITICAL, "crit"), (MARK_ERROR, "err.b")
-        gap, sep = (" ", None), ("  ", None)
+        sep = ("  ", None)
+        marks = {(False, False): "   ", (True, False): MARK_CRITICAL + "  ",
+                 (False, True): " " + MARK_ERROR + " ", (True, True): MARK_CRITICAL + MARK_ERROR + " "}
+        bars: dict[tuple[int, int], tuple[int, str]] = {}  # many spans share a bar
         show_attrs = self.show_attrs
-        for row, name, facts, lead, nlen, flens, total in prepared:
+        for row, name, facts, lead, flens, total in prepared:
             node, group = row.node, row.group
             if group is None:
-                on_path = not node.missing and node.span_id in crit
+                on_path = node.span_id in crit and not node.missing
                 is_err = node.span is not None and node.span.status == "error"
             else:
                 on_path = any(m.span_id in crit for m in group.members)
                 is_err = group.errors > 0
             # Name column: guides, glyph + name (cut last), then facts.
-            segs: list[Segment] = [m_crit if on_path else blank, m_err if is_err else blank, blank,
-                                   (row.guides, "dim")]
             shown = len(facts)
             if total <= nw:  # everything fits (the common case)
-                segs.extend(name)
-                for f in facts:
-                    segs.append(sep)
-                    segs.append(f)
+                fitted_name, fitted_facts = name, facts
                 room = nw - total
             else:
+                fitted_name, fitted_facts = [], []
                 room = nw - lead
                 for t, st in name:
                     ft = fit(t, room)
                     if ft:
-                        segs.append((ft, st))
+                        fitted_name.append((ft, st))
                         room -= cell_len(ft)
                     if ft != t:
                         room = 0
@@ -553,24 +564,27 @@ class Waterfall:
                         ft = fit(t, room - 2)
                     else:
                         break
-                    segs.append(sep)
-                    segs.append((ft, st))
+                    fitted_facts.append((ft, st))
                     room -= 2 + (fl if ft is t else cell_len(ft))
                     shown += 1
             # Duration and bar.
             if group is not None:
                 g = group
                 dur = format_duration(g.end_ns - g.start_ns) if g.start_ns is not None and g.end_ns is not None else "?"
-                ivals = [((m.start_ns - w0) * scale, (m.end_ns - w0) * scale) for m in g.members
-                         if m.start_ns is not None and m.end_ns is not None] if scale else [(0, 0)]
+                ivals = [((m.start_ns - w0) * scale8 / 8, (m.end_ns - w0) * scale8 / 8) for m in g.members
+                         if m.start_ns is not None and m.end_ns is not None] if scale8 else [(0, 0)]
                 col, bar = density_cells(ivals, bw)
                 bstyle = "bar.crit" if on_path else "bar.err" if is_err else "bar.group"
             else:
                 dur = format_duration(node.duration_ns)
                 if node.start_ns is None or node.end_ns is None:
                     col, bar = 0, ""
-                elif scale:
-                    col, bar = bar_cells((node.start_ns - w0) * scale, (node.end_ns - w0) * scale, bw)
+                elif scale8:
+                    key = (int(round((node.start_ns - w0) * scale8)), int(round((node.end_ns - w0) * scale8)))
+                    cb = bars.get(key)
+                    if cb is None:
+                        cb = bars[key] = _bar_eighths(key[0], key[1], bw)
+                    col, bar = cb
                 else:
                     col, bar = 0, "▏"
                 if node.missing:
@@ -579,11 +593,22 @@ class Waterfall:
                 else:
                     bstyle = ("bar.ctx" if row.context else "bar.err" if is_err else
                               "bar.crit" if on_path else "bar")
-            segs.append((" " * (room + 1), None))
-            segs.append((dur.rjust(DUR_WIDTH), "ctx" if row.context else None))
-            segs.append(("  " + " " * col, None))
-            segs.append((bar, bstyle))
-            out.append(segs)
+            if plain:
+                out.append("".join([marks[on_path, is_err], row.guides, *[t for t, _ in fitted_name],
+                                    *["  " + t for t, _ in fitted_facts], " " * (room + 1), dur.rjust(DUR_WIDTH),
+                                    "  ", " " * col, bar]))
+            else:
+                segs: list[Segment] = [m_crit if on_path else blank, m_err if is_err else blank, blank,
+                                       (row.guides, "dim")]
+                segs.extend(fitted_name)
+                for f in fitted_facts:
+                    segs.append(sep)
+                    segs.append(f)
+                segs.append((" " * (room + 1), None))
+                segs.append((dur.rjust(DUR_WIDTH), "ctx" if row.context else None))
+                segs.append(("  " + " " * col, None))
+                segs.append((bar, bstyle))
+                out.append(segs)
             # Lines under the row.
             if group is None and node.span is not None and not row.context:
                 span = node.span
