@@ -101,7 +101,7 @@ def _char_width(ch: str) -> int:
 # Characters that may not be one cell wide: combining marks, zero-width
 # characters, and the blocks holding East Asian wide / fullwidth characters
 # and emoji. A string without any of them is measured by len(), in C.
-_MAYBE_NOT_ONE = re.compile(
+_MAYBE_NOT_ONE_CLASS = (
     "[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0900-\u0903"
     "\u093a-\u094f\u1100-\u115f\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200d\u2060\u20d0-\u20ff"
     "\u231a\u231b\u23e9-\u23f3\u25fd\u25fe\u2614\u2615\u2648-\u2653\u267f\u2693\u26a1"
@@ -113,9 +113,26 @@ _MAYBE_NOT_ONE = re.compile(
 )
 
 
+_maybe_not_one = None
+# The view's own characters (tree guides, glyphs, bars, marks) are one cell
+# wide: strings made of them and ASCII need no pattern at all.
+_OWN_CHARS = str.maketrans("", "", "│├└─╌┼┤▏▎▍▌▋▊▉█▐▕░▒▓◎●✦▸≡◆·×…→↻✗“”µ")
+
+
+def _not_one_cell(s: str) -> bool:
+    """True if `s` may hold a character that is not one cell wide (the
+    pattern is compiled on first use: it costs milliseconds at start-up)."""
+    global _maybe_not_one
+    if s.translate(_OWN_CHARS).isascii():
+        return False
+    if _maybe_not_one is None:
+        _maybe_not_one = re.compile(_MAYBE_NOT_ONE_CLASS).search
+    return _maybe_not_one(s) is not None
+
+
 def cell_len(s: str) -> int:
     """Terminal cells taken by `s` (wide CJK/emoji count 2, combining marks 0)."""
-    if s.isascii() or not _MAYBE_NOT_ONE.search(s):
+    if s.isascii() or not _not_one_cell(s):
         return len(s)
     return sum(_char_width(c) for c in s)
 
@@ -124,7 +141,7 @@ def fit(s: str, width: int) -> str:
     """`s` cut to `width` cells, ending in "…" when cut."""
     if width <= 0:
         return ""
-    if s.isascii() or not _MAYBE_NOT_ONE.search(s):
+    if s.isascii() or not _not_one_cell(s):
         return s if len(s) <= width else s[: width - 1] + "…"
     if cell_len(s) <= width:
         return s
