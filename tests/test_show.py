@@ -766,3 +766,31 @@ def test_plain_fast_path_equals_the_segments(sample_db, trace_id, kw):
         assert view.lines()  # builds the segments
         assert fast == view.plain() == "".join("".join(t for t, _ in ln).rstrip() + "\n" for ln in view.lines())
         assert ANSI.sub("", view.ansi()) == fast
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flatten_guides_match_the_reference_prefix(seed):
+    """The shared-prefix walk in `flatten` draws what `_prefix` draws from
+    each row's ancestors, for random trees deep enough to wrap in bands."""
+    import random
+
+    from agtrace.analysis.tree import _prefix, ancestors, build_tree, flatten
+    from agtrace.trace_fetch import SpanRow
+
+    rng = random.Random(seed)
+    n = 400
+    parents = [None] + [str(rng.randrange(max(0, i - 3), i)) for i in range(1, n)]
+    spans = [SpanRow(str(i), parents[i], f"s{i}", rng.randrange(1000), 2000) for i in range(n)]
+    tree = build_tree(spans)
+    for max_guides in (3, 5, 40):
+        for row in flatten(tree, max_guides=max_guides):
+            node = row.node
+            chain = ancestors(node) + [node]
+            if len(chain) == 1:
+                assert (row.guides, row.depth) == ("", 0)
+                continue
+            flags = [a.parent.children[-1] is not a for a in chain[1:-1]]
+            guides, cont = _prefix(flags, node.parent.children[-1] is node, max_guides)
+            assert row.depth == len(chain) - 1
+            assert row.guides == guides
+            assert row.cont == (cont + "│" if node.children else cont)

@@ -25,6 +25,7 @@ its ancestors as context, or with wide runs of same-name siblings collapsed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 GUIDE_PIPE = "│  "
@@ -180,14 +181,25 @@ def build_tree(spans: Sequence[Any]) -> TraceTree:
             n.parent = parent
             parent.children.append(n)
 
-    # Reach everything from the roots; what is left hangs in (or under) a cycle.
-    reached = set()
-    stack = list(roots)
-    while stack:
-        n = stack.pop()
-        reached.add(id(n))
-        stack.extend(n.children)
-    if len(reached) < len(nodes) + len(placeholders):
+    # Order children by start. The store hands rows over sorted by start and
+    # id, so with a C-level key the sorts below are linear.
+    starts = [n.start_ns for n in nodes]
+    key = _order_key if (None in starts or None in index) \
+        else attrgetter("start_ns", "span_id")
+    for n in nodes:
+        if len(n.children) > 1:
+            n.children.sort(key=key)
+    for ph in placeholders.values():
+        ph.children.sort(key=_order_key)
+        ph_starts = [c.start_ns for c in ph.children if c.start_ns is not None]
+        ph_ends = [c.end_ns for c in ph.children if c.end_ns is not None]
+        ph.start_ns = min(ph_starts) if ph_starts else None
+        ph.end_ns = max(ph_ends) if ph_ends else None
+    roots.sort(key=_order_key)
+    order = _preorder(roots)
+    if len(order) < len(nodes) + len(placeholders):
+        # What the roots do not reach hangs in (or under) a parent cycle.
+        reached = {id(n) for n in order}
         for n in sorted(nodes, key=_order_key):
             if id(n) in reached:
                 continue
@@ -204,42 +216,20 @@ def build_tree(spans: Sequence[Any]) -> TraceTree:
             brk.parent.children.remove(brk)
             brk.parent = None
             i = loop.index(brk)
-            order = loop[i:] + loop[:i]  # brk, its parent, that one's parent, ...
-            brk.cycle = tuple(m.span_id for m in order)
-            chain = " -> ".join(m.span_id for m in order) + f" -> {brk.span_id}"
+            chain_nodes = loop[i:] + loop[:i]  # brk, its parent, that one's parent, ...
+            brk.cycle = tuple(m.span_id for m in chain_nodes)
+            chain = " -> ".join(m.span_id for m in chain_nodes) + f" -> {brk.span_id}"
             problems.append(f"parent cycle {chain} (each span's parent is the next); "
                             f"broken at {brk.span_id}, shown as a top-level span")
             roots.append(brk)
-            stack = [brk]
-            while stack:
-                m = stack.pop()
-                reached.add(id(m))
-                stack.extend(m.children)
+            reached.update(id(m) for m in _preorder([brk]))
+        roots.sort(key=_order_key)
+        order = _preorder(roots)
 
-    # Order children by start, compute depths, subtree sizes and error counts,
-    # and placeholder extents (from their orphans), all without recursion.
-    for n in nodes:
-        if len(n.children) > 1:
-            n.children.sort(key=_order_key)
-    for ph in placeholders.values():
-        ph.children.sort(key=_order_key)
-        starts = [c.start_ns for c in ph.children if c.start_ns is not None]
-        ends = [c.end_ns for c in ph.children if c.end_ns is not None]
-        ph.start_ns = min(starts) if starts else None
-        ph.end_ns = max(ends) if ends else None
-    roots.sort(key=_order_key)
-    order: list[Node] = []
-    stack = list(reversed(roots))
-    while stack:
-        n = stack.pop()
-        order.append(n)
-        if n.children:
-            d = n.depth + 1
-            for c in n.children:
-                c.depth = d
-            stack.extend(reversed(n.children))
+    # Subtree sizes and error counts, children before parents.
     for n in reversed(order):
-        if n.is_error:
+        sp = n.span
+        if sp is not None and sp.status == "error":
             n.errors += 1
         p = n.parent
         if p is not None:
@@ -250,9 +240,29 @@ def build_tree(spans: Sequence[Any]) -> TraceTree:
         ids = ", ".join(sorted(placeholders)[:5]) + (" ..." if len(placeholders) > 5 else "")
         problems.append(f"{count} orphan span(s) whose parent is not in the trace "
                         f"(missing parent{'s' if len(placeholders) > 1 else ''} {ids})")
-    starts = [n.start_ns for n in nodes if n.start_ns is not None]
+    good_starts = [x for x in starts if x is not None] if None in starts else starts
     ends = [n.end_ns for n in nodes if n.end_ns is not None]
-    return TraceTree(roots, nodes, problems, min(starts) if starts else None, max(ends) if ends else None)
+    return TraceTree(roots, nodes, problems, min(good_starts) if good_starts else None, max(ends) if ends else None)
+
+
+def _preorder(roots: list[Node]) -> list[Node]:
+    """Nodes in pre-order, setting each child's depth from its parent's."""
+    order: list[Node] = []
+    append = order.append
+    stack = list(reversed(roots))
+    for r in roots:
+        r.depth = 0
+    pop = stack.pop
+    while stack:
+        n = pop()
+        append(n)
+        kids = n.children
+        if kids:
+            d = n.depth + 1
+            for c in kids:
+                c.depth = d
+            stack.extend(reversed(kids))
+    return order
 
 
 def ancestors(node: Node) -> list[Node]:
@@ -408,40 +418,61 @@ def flatten(
     else:
         tops = list(tree.roots)
         base = 0
-    # Stack entries: (item, level below top, flags of the ancestors, is last).
-    # `flags` is shared and trimmed to the level before each push, so a deep
-    # chain does not copy an O(depth) list per row.
-    flags: list[bool] = [False] * max(0, base - 1)
-    stack: list[tuple[Any, int, bool]] = [(t, 0, i == len(tops) - 1) for i, t in reversed(list(enumerate(tops)))]
+    # Stack entries: (item, level below the top, is last, outer guides). The
+    # outer guides (one 3-character cell per ancestor level below the top)
+    # are built once per parent and shared by its children; only the last
+    # `max_guides` cells are kept, since no row draws more, so a 10,000-deep
+    # chain costs O(max_guides) per row, not O(depth).
+    keep = 3 * max_guides
+    outer0 = GUIDE_BLANK * min(max(0, base - 1), max_guides)
+    stack: list[tuple[Any, int, bool, str]] = [
+        (t, 0, i == len(tops) - 1, outer0) for i, t in reversed(list(enumerate(tops)))]
+    pop, push, append = stack.pop, stack.append, rows.append
     while stack:
-        item, level, last = stack.pop()
+        item, level, last, outer = pop()
         depth = base + level
-        nflags = depth - 1  # ancestors below the top level
-        if nflags >= 0:
-            del flags[nflags:]
-            guides, cont = _prefix(flags, last, max_guides)
+        if depth == 0:
+            guides = cont = ""
+        elif depth <= max_guides:
+            if last:
+                guides, cont = outer + GUIDE_ELBOW, outer + GUIDE_BLANK
+            else:
+                guides, cont = outer + GUIDE_TEE, outer + GUIDE_PIPE
         else:
-            del flags[:]
-            guides, cont = "", ""
-        if isinstance(item, Group):
-            rows.append(Row(None, item, depth, guides, cont))
+            guides, cont = _deep_prefix(depth, outer, last, max_guides)
+        if item.__class__ is Group:
+            append(Row(None, item, depth, guides, cont))
             continue
         node = item
         kids = node.children
         if kids and max_depth is not None and level >= max_depth:
-            rows.append(Row(node, None, depth, guides, cont, hidden=node.size - (0 if node.missing else 1),
-                            hidden_errors=node.errors - (1 if node.is_error else 0)))
-            continue
-        row = Row(node, None, depth, guides, cont)
-        rows.append(row)
-        if not kids:
+            append(Row(node, None, depth, guides, cont, hidden=node.size - (0 if node.missing else 1),
+                       hidden_errors=node.errors - (1 if node.is_error else 0)))
             continue
         # Continuation lines of a row with children draw the child pipe.
-        row.cont = cont + "│"
+        append(Row(node, None, depth, guides, cont + "│" if kids else cont))
+        if not kids:
+            continue
         items = _children_items(node, collapse_over)
-        if depth >= 1:
-            flags.append(not last)
+        if depth == 0:
+            inner = ""
+        else:
+            inner = outer + (GUIDE_BLANK if last else GUIDE_PIPE)
+            if len(inner) > keep:
+                inner = inner[-keep:]
         n = len(items)
         for j in range(n - 1, -1, -1):
-            stack.append((items[j], level + 1, j == n - 1))
+            push((items[j], level + 1, j == n - 1, inner))
     return rows
+
+
+def _deep_prefix(depth: int, outer: str, last: bool, max_guides: int) -> tuple[str, str]:
+    """Guides of a row deeper than `max_guides` levels (see `_prefix`);
+    `outer` holds (at least) the innermost ancestor cells."""
+    label = f"[{depth}]"
+    cells = -(-len(label) // 3)
+    band = max(1, max_guides - cells)
+    shown = (depth - 1 - max_guides) % band
+    inner = outer[len(outer) - 3 * shown:] if shown else ""
+    end, tail = (GUIDE_ELBOW, GUIDE_BLANK) if last else (GUIDE_TEE, GUIDE_PIPE)
+    return label.ljust(3 * cells) + inner + end, " " * (3 * cells) + inner + tail
