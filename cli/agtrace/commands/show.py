@@ -100,7 +100,7 @@ def show_cmd(
 ) -> None:
     import gc
 
-    from agtrace.analysis.tree import build_tree, flatten
+    from agtrace.analysis.tree import build_tree
     from agtrace.lookup import resolve_span_id, resolve_trace_id
     from agtrace.trace_fetch import fetch_trace
 

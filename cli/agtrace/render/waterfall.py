@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from agtrace.analysis.tree import Group, Node, Row, TraceTree
+from agtrace.analysis.tree import Node, Row, TraceTree
 from agtrace.timeutil import format_iso_ns
 
 Segment = tuple[str, "str | None"]
