@@ -481,6 +481,7 @@ def test_span_shows_the_subtree_under_its_ancestors(sample_db):
                      "tool.social_listening", "llm.chat"]
     doc = json.loads(show_ok(sample_db, MR1, "--span", MR1_SENTIMENT, "-f", "json"))
     assert doc["span"] == MR1_SENTIMENT and doc["root"]["span_id"] == MR1_SENTIMENT
+    assert doc["ancestors"] == [{"span_id": "bfaa244397d5a612", "name": "market_research_workflow"}]
     assert [c["name"] for c in doc["root"]["children"]] == ["tool.review_search", "tool.social_listening", "llm.chat"]
 
 

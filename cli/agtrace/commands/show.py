@@ -122,7 +122,12 @@ def show_cmd(
         elif fmt == OutputFormat.json:
             from agtrace.render.trace_json import write_document
 
-            extra = {"span": span_id} if focus is not None else None
+            extra = None
+            if focus is not None:
+                from agtrace.analysis.tree import ancestors
+
+                extra = {"span": span_id,
+                         "ancestors": [{"span_id": a.span_id, "name": a.name} for a in ancestors(focus)]}
             write_document(sys.stdout, tree, tid, tops=[focus] if focus is not None else None,
                            critical=marked, max_depth=depth, extra=extra, problems=notes)
         else:
