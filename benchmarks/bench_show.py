@@ -195,6 +195,12 @@ def stages(db: Path, trace_id: str) -> dict[str, float]:
     return out
 
 
+def _median_cpu(st) -> float:
+    import statistics
+
+    return statistics.median(getattr(r, "cpu_seconds", r.seconds) for r in st.runs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--spans", type=int, default=1_000_000, help="store size (default 1,000,000)")
@@ -253,18 +259,21 @@ def main() -> None:
                 print("  stages: " + ", ".join(f"{k} {v * 1000:.0f}ms" for k, v in s.items()))
     base = run_repeated("python -c 'import duckdb' (floor)", [sys.executable, "-c", "import duckdb"],
                         repeat=args.repeat, env=env)
-    typer_floor = run_repeated(
-        "python -c 'import duckdb, typer._adapters' (floor with Typer's pydantic)",
-        [sys.executable, "-c", "import duckdb, typer, typer._adapters"], repeat=args.repeat, env=env)
+    typer_floor = run_repeated("python -c 'import duckdb, typer' (floor)",
+                               [sys.executable, "-c", "import duckdb, typer"], repeat=args.repeat, env=env)
     print()
-    print("| command | store layout | median | min | max | target | output lines |")
+    # Wall time is what the target is about; CPU time (user + system of the
+    # process) is shown beside it because on a shared machine it is much less
+    # disturbed by other processes than the wall clock.
+    print("| command | store layout | median wall | min wall | median CPU | target | output lines |")
     print("|---|---|---|---|---|---|---|")
     for st, target, lines in results:
         what, _, layout = st.label.partition(" [")
-        print(f"| `agtrace {what}` | {layout.rstrip(']')} | {st.median_s:.2f}s | {st.min_s:.2f}s | "
-              f"{st.max_s:.2f}s | < {target:g}s {'ok' if st.median_s < target else 'MISSED'} | {lines} |")
+        print(f"| `agtrace show` {what} | {layout.rstrip(']')} | {st.median_s:.2f}s | {st.min_s:.2f}s | "
+              f"{_median_cpu(st):.2f}s | < {target:g}s {'ok' if st.median_s < target else 'MISSED'} | {lines} |")
     for st in (base, typer_floor):
-        print(f"| `{st.label.split(' (')[0]}` | - | {st.median_s:.2f}s | {st.min_s:.2f}s | {st.max_s:.2f}s | - | - |")
+        print(f"| `{st.label.split(' (')[0]}` | - | {st.median_s:.2f}s | {st.min_s:.2f}s | {_median_cpu(st):.2f}s "
+              f"| - | - |")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if not args.keep and args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
