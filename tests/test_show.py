@@ -198,6 +198,7 @@ def big_db(tmp_path_factory):
 
 GOLDEN_CASES = {
     "show_market_research_w120.txt": [MR1, "--width", "120"],
+    "show_market_research_w100.txt": [MR1[:8], "--width", "100"],  # the README's example
     "show_market_research_w80.txt": [MR1[:8], "--width", "80"],
     "show_market_research_span_w100.txt": [MR1, "--span", MR1_SENTIMENT[:8], "--width", "100"],
     "show_complaint_errors_w100.txt": [COMPLAINT2, "--width", "100"],
