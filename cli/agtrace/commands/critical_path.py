@@ -223,7 +223,8 @@ def critical_path_cmd(
     if wi is not None and wi.problem:
         err(f"warning: what-if not computed: {wi.problem}")
     if result.primary is None:
-        raise UsageError(f"no critical path for trace {tid}: " + ("; ".join(result.problems) or "no usable root"))
+        raise UsageError(f"no critical path for trace {tid}"
+                         + (" (see the warnings above)" if result.problems else ": no usable root"))
 
 
 def _change_text(speedup: float | None, delta_ns: int | None, scope: str) -> str:

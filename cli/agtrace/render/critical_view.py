@@ -238,7 +238,7 @@ class CriticalPathView:
             if hidden:
                 items.append([("   " + " " * 3 + f"… {hidden} more branches, all with more slack", "dim")])
             for text in self._join_notes(f, crit):
-                items.append([("      ", None), (text, "dim")])
+                items.extend(self._flow("", text.split(" "), " ", style="dim", lead="      ", hang=2))
         if more:
             items.append([("   " + more, "dim")])
 
@@ -264,8 +264,13 @@ class CriticalPathView:
         p = r.primary
         out: list[Line] = []
         root_name = clean(p.name) if p is not None and p.name else "(no usable root)"
-        out.append([("Critical path of trace ", "head"), (r.trace_id or "?", "head"), ("  ", None),
-                    (root_name, "head")])
+        title = [("Critical path of trace ", "head"), (clean(r.trace_id or "?"), "head")]
+        used = sum(cell_len(x) for x, _ in title)
+        if used + 2 + cell_len(root_name) <= self.width:
+            out.append(title + [("  ", None), (root_name, "head")])
+        else:
+            out.append(title)
+            out.append([("  " + fit(root_name, self.width - 2), "head")])
         if p is not None:
             facts = [f"duration {format_duration(p.duration_ns)}",
                      f"{len(p.spans)} span{'s' if len(p.spans) != 1 else ''} on the path",
@@ -284,8 +289,8 @@ class CriticalPathView:
             shown, more = self._cut(list(r.excluded), "span")
             for e in shown:
                 extra = f", with {e.subtree_spans - 1} below it" if e.subtree_spans > 1 else ""
-                text = f"left off the path: {clean(e.name or '(unnamed)')} {e.span_id}: {e.reason}{extra}"
-                out.extend(self._flow("", clean(text).split(" "), " ", style="note"))
+                text = f"{clean(e.name or '(unnamed)')} {clean(e.span_id)}: {clean(e.reason)}{extra}"
+                out.extend(self._flow("left off the path: ", text.split(" "), " ", style="note"))
             if more:
                 out.append([("  " + more, "dim")])
         return out
@@ -306,13 +311,17 @@ class CriticalPathView:
                     (f"  ({w.matched} matching span{'s' if w.matched != 1 else ''})", "dim")])
         return out
 
-    def _flow(self, label: str, words: list[str], sep: str, style: str | None = None) -> list[Line]:
-        """`  label word<sep>word...`, wrapped at the width under the first word."""
+    def _flow(self, label: str, words: list[str], sep: str, style: str | None = None, lead: str = "  ",
+              hang: int | None = None) -> list[Line]:
+        """`  label word<sep>word...`, wrapped at the width under the first word
+        (or `hang` columns in from the lead); a word longer than a line is cut."""
         lines: list[Line] = []
-        cur = "  " + label
-        indent = len(cur)
+        cur = lead + label
+        indent = len(cur) if hang is None else len(lead) + hang
+        room = max(self.width - indent, 8)
         first = True
         for w in words:
+            w = fit(w, room)
             if not first and cell_len(cur) + len(sep) + cell_len(w) > self.width:
                 lines.append([(cur.rstrip(), style)])
                 cur = " " * indent + w
@@ -373,11 +382,10 @@ class CriticalPathView:
         return out
 
     def _root_title(self, rp, k: int, n: int) -> list[Line]:
-        facts = [f"root {k} of {n}: {clean(rp.name or '(unnamed)')} {rp.span_id}",
-                 f"duration {format_duration(rp.duration_ns)}"]
+        text = f"{clean(rp.name or '(unnamed)')} {clean(rp.span_id)} · duration {format_duration(rp.duration_ns)}"
         if rp.orphan:
-            facts.append(f"orphan: its parent {clean(rp.missing_parent_id or '?')} is not in the trace")
-        return [[("  " + " · ".join(facts), "head")]]
+            text += f" · orphan: its parent {clean(rp.missing_parent_id or '?')} is not in the trace"
+        return self._flow(f"root {k} of {n}: ", text.split(" "), " ", style="head")
 
     def _indent(self, row: _Row) -> str:
         if row.depth <= INDENT_CAP:
