@@ -3,7 +3,7 @@
 Computed after the spans of a load are merged, over whole traces (a trace may
 be split across files and loads), iteratively so that 100,000-deep chains and
 parent cycles cannot exhaust the stack or loop forever. A cycle is broken at
-the span where the walk re-entered it, which then counts as a top-level span.
+its first-loaded span, which then counts as a top-level span.
 """
 
 from __future__ import annotations
@@ -51,18 +51,27 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
     for i in range(n):
         if depth[i] >= 0:
             continue
-        path = []
-        j = i
-        while j != -1 and depth[j] < 0 and not on_path[j]:
-            on_path[j] = True
-            path.append(j)
-            j = parent_idx[j]
-        if j != -1 and depth[j] >= 0:
+        while True:
+            path = []
+            j = i
+            while j != -1 and depth[j] < 0 and not on_path[j]:
+                on_path[j] = True
+                path.append(j)
+                j = parent_idx[j]
+            if j != -1 and depth[j] < 0:
+                # A parent cycle: break it at its first-arrived span (the
+                # lowest index, inputs come in load order), which becomes
+                # top-level, and walk again.
+                cycle = path[path.index(j):]
+                parent_idx[min(cycle)] = -1
+                cycles += 1
+                for k in path:
+                    on_path[k] = False
+                continue
+            break
+        if j != -1:
             base_depth, base_agent = depth[j], agent[j]
         else:
-            if j != -1:
-                cycles += 1
-                parent_idx[path[-1]] = -1  # break the cycle where the walk re-entered it
             base_depth, base_agent = -1, None
         for k in reversed(path):
             base_depth += 1

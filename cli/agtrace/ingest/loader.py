@@ -463,6 +463,7 @@ def _merge(con, report: LoadReport) -> None:
         FROM spans WHERE trace_id IN (SELECT trace_id FROM touched)
         UNION ALL
         SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, NULL, NULL, NULL, NULL, 1 FROM new_spans
+        ORDER BY sid  -- deterministic: where a parent cycle is broken depends on the visiting order
     """).to_arrow_table()
     cols = {name: tree.column(name).to_pylist() for name in tree.column_names}
     depth, is_root, agent, parent_idx, cycles = derive_tree(
@@ -494,7 +495,10 @@ def _merge(con, report: LoadReport) -> None:
         UPDATE spans SET depth = d.depth, is_root = d.is_root, agent = d.agent, parent_sid = d.parent_sid
         FROM derived d WHERE spans.sid = d.sid AND NOT d.is_new
     """)
-    con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans)")
+    # Key order clusters each key's rows into few row groups, so the zone maps
+    # let a filter or group-by on one key skip the rest of the table.
+    con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans) "
+                "ORDER BY a.key, a.sid")
     con.execute("INSERT INTO links SELECT l.* FROM stage_links l WHERE l.sid IN (SELECT sid FROM new_spans)")
     rebuild_traces(con)
 

@@ -72,6 +72,13 @@ def cell_text(v) -> str:
     return str(v)
 
 
+def data_text(v) -> str:
+    """A CSV/TSV cell: like a table cell, but numbers keep their full precision."""
+    if isinstance(v, float) and not (math.isnan(v) or math.isinf(v)):
+        return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+    return cell_text(v)
+
+
 def write_rows(
     rows: Sequence[dict],
     columns: Sequence[str],
@@ -97,7 +104,7 @@ def write_rows(
         w = csv.writer(buf, delimiter="," if fmt == OutputFormat.csv else "\t", lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([cell_text(r.get(c)) for c in columns])
+            w.writerow([data_text(r.get(c)) for c in columns])
         out.write(buf.getvalue())
         return
     render = cell or (lambda c, v: cell_text(v))
@@ -111,8 +118,10 @@ def write_rows(
         table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
         for c, h in zip(columns, heads):
             table.add_column(h, justify="right" if c in right else "left", overflow="fold")
+        from rich.text import Text
+
         for t in texts:
-            table.add_row(*t)
+            table.add_row(*(Text(x) for x in t))  # values are data, never rich markup
         Console(file=out).print(table)
         return
     write_plain_table(heads, texts, out, right=[c in right for c in columns], title=title)
