@@ -202,7 +202,9 @@ def parse_json(data: bytes) -> object:
     back to the standard library (NaN -> float, bad UTF-8 -> U+FFFD).
     Raises ValueError with a short reason.
     """
-    if _BIG_INT_RE.search(data):
+    # OTLP/JSON requests carry ids as strings, so the (costly, on megabyte
+    # Collector lines) scan for bare big integers is only for other shapes.
+    if b"resource" not in data[:48] and _BIG_INT_RE.search(data):
         return _stdlib_loads(data)
     try:
         return orjson.loads(data)
