@@ -75,14 +75,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     help=(
         "Answers from exported traces of multi-agent AI systems.\n\n"
-        "Load OTLP/JSON, OpenTelemetry SDK or JSONL span dumps into an embedded DuckDB store, "
-        "then ask: which agent decided what, where the time went, what failed.\n\n"
+        "Load OTLP (JSON or protobuf), Jaeger, Zipkin, OpenTelemetry SDK or JSONL span dumps into an "
+        "embedded DuckDB store, then ask: which agent decided what, where the time went, what failed.\n\n"
         "Store: --db PATH, else $AGTRACE_DB, else ./agtrace.duckdb. "
         "Analysis commands also take -i FILE to read files directly.\n\n"
         "Example:\n\n"
         "  agtrace load sample_traces/\n\n"
         "  agtrace traces\n\n"
-        "  agtrace query 'type = \"decision\" and decision_confidence < 0.8'"
+        "  agtrace show 592ff49b\n\n"
+        "  agtrace query 'type = \"decision\" and decision_confidence < 0.8'\n\n"
+        "  agtrace stats --by decision_type"
     ),
 )
 

@@ -25,10 +25,12 @@ class LoadFormat(str, Enum):
         "Load trace files into the store (created if missing).\n\n"
         "PATHS are files, directories (read recursively), globs or - for stdin. gzip and zstd are "
         "detected from their bytes and formats from the content: OTLP/JSON (Collector file exporter "
-        "lines, pretty-printed requests, arrays, {\"result\"}/{\"batches\"} wrappers), OpenTelemetry "
-        "Python SDK span JSON (ConsoleSpanExporter output, JSON lines, arrays, {\"spans\"}) and "
-        "agtrace's flat JSONL.\n\n"
-        "Loading is idempotent (a span is trace id + span id + kind; a file already loaded is skipped) "
+        "lines, pretty-printed requests, arrays, {\"result\"}/{\"batches\"} wrappers), OTLP protobuf "
+        "(Collector file exporter format: proto, zstd per message or whole file), Jaeger JSON (UI "
+        "download, API v1), Zipkin v2 JSON, OpenTelemetry Python SDK span JSON (ConsoleSpanExporter "
+        "output, JSON lines, arrays, {\"spans\"}) and agtrace's flat JSONL.\n\n"
+        "Loading is idempotent (a span is trace id + span id + kind, plus the start time for Zipkin; "
+        "a file already loaded is skipped) "
         "and atomic: a failed or interrupted load leaves the store as it was. Bad records are skipped "
         "and reported with file and line; --strict makes any of them fail the whole load.\n\n"
         "The summary goes to stderr; --format json prints it to stdout as data.\n\n"
@@ -39,7 +41,7 @@ class LoadFormat(str, Enum):
     ),
 )
 def load_cmd(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs, or - for stdin.", show_default=False)],
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs, or - for stdin.", show_default=False, metavar="PATH...")],
     db: DbOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2, store unchanged) on any bad record.")] = False,
     fmt: Annotated[LoadFormat, typer.Option("--format", "-f", help="text: summary on stderr; json: summary object on stdout.")] = LoadFormat.text,
