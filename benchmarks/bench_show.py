@@ -269,7 +269,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for st, target, lines in results:
         what, _, layout = st.label.partition(" [")
-        print(f"| `agtrace show` {what} | {layout.rstrip(']')} | {st.median_s:.2f}s | {st.min_s:.2f}s | "
+        print(f"| `agtrace {what}` | {layout.rstrip(']')} | {st.median_s:.2f}s | {st.min_s:.2f}s | "
               f"{_median_cpu(st):.2f}s | < {target:g}s {'ok' if st.median_s < target else 'MISSED'} | {lines} |")
     for st in (base, typer_floor):
         print(f"| `{st.label.split(' (')[0]}` | - | {st.median_s:.2f}s | {st.min_s:.2f}s | {_median_cpu(st):.2f}s "
