@@ -197,3 +197,99 @@ def test_10k_attributes_on_one_span(tmp_path):
     r = invoke(["query", "--db", db, "--count", "attr00001 = 1"])
     _no_traceback(r)
     assert (r.exit_code, r.stdout.strip()) == (0, "1")
+
+
+# -- file contents are data, never SQL ------------------------------------------------
+
+INJECTIONS = [
+    "x'); DROP TABLE spans; --",
+    "'; COPY spans TO 'PWNED' (FORMAT csv); --",
+    "read_csv_auto('/etc/passwd')",
+    "$$; ATTACH 'PWNED' AS p; $$",
+    "\" OR 1=1 --",
+    "?", "$1", "{name}", "%s", "\\'",
+]
+
+
+def _injection_files(d: Path, pwned: Path) -> list[Path]:
+    texts = [t.replace("PWNED", str(pwned)) for t in INJECTIONS]
+    trace = "5b8efff798038103d269b633813fc60c"
+    spans = []
+    for i, t in enumerate(texts):
+        spans.append({
+            "traceId": trace, "spanId": f"{i + 1:016x}", "parentSpanId": "" if i == 0 else f"{1:016x}",
+            "name": t, "startTimeUnixNano": str(1_705_312_800_000_000_000 + i), "endTimeUnixNano": str(1_705_312_800_000_001_000),
+            "status": {"code": 2, "message": t},
+            "attributes": [{"key": t, "value": {"stringValue": t}}, {"key": "agent_name", "value": {"stringValue": t}},
+                           {"key": "gen_ai.request.model", "value": {"stringValue": t}}],
+        })
+    otlp = d / "otlp.json"
+    otlp.write_text(json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": texts[1]}},
+                                    {"key": texts[0], "value": {"stringValue": texts[2]}}]},
+        "scopeSpans": [{"scope": {"name": texts[3], "version": texts[4]}, "spans": spans}]}]}))
+    # Jaeger keeps ids as written when they are not hex: hostile text in the id columns too.
+    jaeger = d / "jaeger.json"
+    jaeger.write_text(json.dumps({"data": [{"traceID": texts[0], "processes": {"p1": {"serviceName": texts[1], "tags": []}},
+                                            "spans": [{"traceID": texts[0], "spanID": texts[2], "operationName": texts[3],
+                                                       "references": [{"refType": "CHILD_OF", "traceID": texts[0], "spanID": texts[5]}],
+                                                       "startTime": 1705312800000000, "duration": 5, "processID": "p1",
+                                                       "tags": [{"key": texts[6], "type": "string", "value": texts[7]}]}]}]}))
+    return [otlp, jaeger]
+
+
+def test_file_contents_never_become_sql(tmp_path):
+    """Names, ids, keys and values that look like SQL are stored verbatim and do nothing."""
+    pwned = tmp_path / "pwned.csv"
+    files = _injection_files(tmp_path, pwned)
+    db = tmp_path / "store.duckdb"
+    r = invoke(["load", "--db", db, *files, "--format", "json"])
+    _no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["bad_records"] == 0
+    texts = [t.replace("PWNED", str(pwned)) for t in INJECTIONS]
+    assert _rows(db, "SELECT name FROM spans WHERE trace_id = '5b8efff798038103d269b633813fc60c' ORDER BY span_id") == \
+        [[t] for t in texts]
+    assert _rows(db, "SELECT count(*) FROM attrs a JOIN spans s USING (sid) WHERE a.key = s.name AND a.str_val = s.name") \
+        == [[len(texts)]]
+    assert _rows(db, "SELECT trace_id, span_id, parent_span_id, name FROM spans WHERE trace_id <> '5b8efff798038103d269b633813fc60c'") \
+        == [[texts[0], texts[2], texts[5], texts[3]]]
+    assert sorted(r[0] for r in _rows(db, "SELECT agent FROM spans WHERE agent IS NOT NULL")) == sorted(texts)
+    assert _rows(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1") == [
+        [t] for t in sorted(["attrs", "files", "links", "meta", "resource_attrs", "resources", "spans", "traces"])]
+    assert _rows(db, "SELECT count(*) FROM duckdb_databases() WHERE NOT internal") == [[1]]
+    assert not pwned.exists()
+    # The commands that read it back show it as data.
+    for args in (["traces", "--db", db, "--format", "json"], ["show", "--db", db, "5b8efff798038103d269b633813fc60c", "--format", "json"],
+                 ["stats", "--db", db, "--by", "agent", "--format", "json"],
+                 ["query", "--db", db, "--count", json.dumps(texts[0]).join(("name = ", ""))]):
+        r = invoke(args)
+        _no_traceback(r)
+        assert r.exit_code == 0, (args, r.stderr)
+    assert r.stdout.strip() == "1"
+    assert not pwned.exists()
+
+
+def test_ingest_never_builds_sql_from_data():
+    """Static guard: in the loader and the store, SQL text is a constant or an
+    f-string over a few fixed names (table names from a tuple, a sanitised
+    setting), never a value read from a file."""
+    import ast
+
+    allowed = {"name", "_safe_setting(limit)"}
+    pkg = Path(__file__).resolve().parents[1] / "cli" / "agtrace"
+    checked = 0
+    for f in sorted([*(pkg / "ingest").glob("*.py"), pkg / "store.py"]):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "executemany", "sql", "query") and node.args):
+                continue
+            checked += 1
+            sql = node.args[0]
+            if isinstance(sql, ast.Constant) or (isinstance(sql, ast.Name) and sql.id.lstrip("_").isupper()):
+                continue  # a literal, or a module constant such as SCHEMA_SQL
+            assert isinstance(sql, ast.JoinedStr), f"{f.name}:{node.lineno}: SQL from {ast.unparse(sql)}"
+            for part in sql.values:
+                if isinstance(part, ast.FormattedValue):
+                    assert ast.unparse(part.value) in allowed, f"{f.name}:{node.lineno}: {ast.unparse(part.value)} in SQL text"
+    assert checked >= 20
