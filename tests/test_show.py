@@ -417,11 +417,24 @@ def test_fifty_thousand_spans_render(big_db):
     out = show_ok(big_db, BIG, "--width", "120")
     assert sum(1 for ln in out.splitlines() if "tool.call" in ln) == 49989
     assert "50000 spans" in out
-    collapsed = show_ok(big_db, BIG, "--width", "120", "--collapse-over", "100").splitlines()
+    # The collapsed view and the JSON tree, from one fetch (the CLI paths are
+    # tested on smaller traces).
+    from agtrace.analysis.tree import build_tree, flatten
+    from agtrace.render.trace_json import write_document
+    from agtrace.render.waterfall import Waterfall
+    from agtrace.store import Store
+    from agtrace.trace_fetch import fetch_trace
+
+    with Store.open(big_db) as store:
+        tree = build_tree(fetch_trace(store.con, BIG).spans)
+    rows = flatten(tree, collapse_over=100)
+    collapsed = Waterfall(tree, rows, trace_id=BIG, width=120).plain().splitlines()
     groups = [ln for ln in collapsed if "tool.call ×" in ln]
     assert "└─ · tool.call ×4998  5.00ms…5.00ms    505ms  " in groups[0]
     assert [int(re.search(r"×(\d+)", g).group(1)) for g in groups] == [4998] + [4999] * 9
-    doc = orjson.loads(show_ok(big_db, BIG, "-f", "json", "--no-critical"))
+    buf = io.StringIO()
+    write_document(buf, tree, BIG)
+    doc = orjson.loads(buf.getvalue())
     ids = [n["span_id"] for n in _walk(doc)]
     assert len(ids) == 50000 == len(set(ids)) == doc["span_count"]
 
