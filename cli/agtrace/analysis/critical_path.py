@@ -120,7 +120,15 @@ def gc_paused():
 
 
 def _ms(ns: float | int | None) -> float | None:
-    return None if ns is None else round(ns / 1e6, 3)
+    """Milliseconds rounded to the microsecond. Integers take an exact
+    integer path (3x faster than round(); JSON of a 100,000-span trace makes
+    a quarter of a million of these), except exact half-microsecond ties,
+    which go through round() so the two paths never disagree."""
+    if ns is None:
+        return None
+    if type(ns) is int and ns % 1000 != 500:
+        return (ns + 500) // 1000 / 1000
+    return round(ns / 1e6, 3)
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +240,9 @@ class FanOut:
         return sum(b.slack_ns for b in self.branches)
 
     def to_dict(self, origin_ns: int) -> dict:
-        critical = next(b for b in self.branches if b.span_id == self.critical_span_id)
+        branches = self.branches
+        cid = self.critical_span_id
+        critical = next(b for b in branches if b.span_id == cid)
         return {
             "span_id": self.span_id,
             "name": self.name,
@@ -245,9 +255,9 @@ class FanOut:
             "parallelism": round(self.parallelism, 3),
             "critical_span_id": self.critical_span_id,
             "critical_name": critical.name,
-            "idle_at_join_ms": _ms(self.idle_ns),
-            "wait_spans": [b.span_id for b in self.branches if b.wait],
-            "branches": [b.to_dict(origin_ns) for b in self.branches],
+            "idle_at_join_ms": _ms(sum([b.slack_ns for b in branches])),
+            "wait_spans": [b.span_id for b in branches if b.wait],
+            "branches": [b.to_dict(origin_ns) for b in branches],
         }
 
 
@@ -714,14 +724,22 @@ def walk(cl: Clipped, pidx: list[int], waits: list[bool], ids: list[str],
 
 
 def fanouts(cl: Clipped, cols: TraceColumns, on_path: Mapping[int, Any]) -> list[FanOut]:
-    """Overlapping groups of children, for every kept span (on the path or not)."""
+    """Overlapping groups of children, for every kept span (on the path or not).
+
+    Written for traces with tens of thousands of fan-outs: children are
+    ordered by (start, end) with two stable C-level sorts instead of a tuple
+    key, and branches are built positionally.
+    """
     cs, ce, kk = cl.cs, cl.ce, cl.kk
-    ids, names, agents, waits = cols.ids, cols.names, cols.agents, cols.waits
+    ids, names, waits = cols.ids, cols.names, cols.waits
+    agents = cols.agents or None
+    by_start, by_end = cs.__getitem__, ce.__getitem__
     out: list[FanOut] = []
     for p, k in kk.items():  # parents before children
         if len(k) < 2:
             continue
-        ks = sorted(k, key=lambda c: (cs[c], ce[c]))
+        ks = sorted(k, key=by_end)
+        ks.sort(key=by_start)
         groups: list[list[int]] = []
         group = [ks[0]]
         gend = ce[ks[0]]
@@ -739,24 +757,17 @@ def fanouts(cl: Clipped, cols: TraceColumns, on_path: Mapping[int, Any]) -> list
             if len(g) < 2:
                 continue
             gstart = cs[g[0]]
-            gend = max(ce[c] for c in g)
-            crit = min((c for c in g if ce[c] == gend),
-                       key=lambda c: (waits[c], c not in kk, cs[c], ids[c]))
-            branches = tuple(
-                Branch(
-                    span_id=ids[c], name=names[c], agent=agents[c] if agents else None,
-                    start_ns=cs[c], end_ns=ce[c],
-                    slack_ns=0 if (c in on_path or c == crit) else gend - ce[c],
-                    on_path=c in on_path, wait=waits[c],
-                )
+            gend = max(map(by_end, g))
+            cands = [c for c in g if ce[c] == gend]
+            crit = cands[0] if len(cands) == 1 else min(
+                cands, key=lambda c: (waits[c], c not in kk, cs[c], ids[c]))
+            branches = tuple([
+                Branch(ids[c], names[c], agents[c] if agents else None, cs[c], ce[c],
+                       0 if (c == crit or c in on_path) else gend - ce[c], c in on_path, waits[c])
                 for c in g
-            )
-            out.append(FanOut(
-                span_id=ids[p], name=names[p], agent=agents[p] if agents else None,
-                on_path=p in on_path, start_ns=gstart, end_ns=gend,
-                busy_ns=sum(ce[c] - cs[c] for c in g), critical_span_id=ids[crit],
-                branches=branches,
-            ))
+            ])
+            out.append(FanOut(ids[p], names[p], agents[p] if agents else None, p in on_path, gstart, gend,
+                              sum([ce[c] - cs[c] for c in g]), ids[crit], branches))
     return out
 
 

@@ -175,15 +175,31 @@ def critical_path_cmd(
     width: Annotated[Optional[int], typer.Option("--width", "-W", metavar="COLUMNS", help="Output width in columns (default: the terminal's, 120 when piped).", show_default=False)] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    from agtrace.analysis.bottlenecks import fetch_trace_columns
-    from agtrace.analysis.critical_path import analyze_columns, what_if_columns
-    from agtrace.lookup import resolve_trace_id
+    from agtrace.analysis.critical_path import gc_paused
 
     mode = check_async(async_mode)
     check_min("--limit", limit, 0)
     check_min("--width", width, 60)
     plan = what_if_plan(what_if, speedup, delta, own_time)
     store = open_for_analysis(db, inputs)
+    # Many small objects and no cycles: the collector would only re-scan them.
+    with gc_paused():
+        result, wi = _run(store, trace_id, mode, plan, what_if, limit, width, fmt)
+    for prob in result.problems:
+        err(f"warning: {prob}")
+    if wi is not None and wi.problem:
+        err(f"warning: what-if not computed: {wi.problem}")
+    if result.primary is None:
+        raise UsageError(f"no critical path for trace {result.trace_id}"
+                         + (" (see the warnings above)" if result.problems else ": no usable root"))
+
+
+def _run(store, trace_id: str, mode: str, plan, what_if: str | None, limit: int, width: int | None,
+         fmt: OutputFormat):
+    from agtrace.analysis.bottlenecks import fetch_trace_columns
+    from agtrace.analysis.critical_path import analyze_columns, what_if_columns
+    from agtrace.lookup import resolve_trace_id
+
     tid = resolve_trace_id(store.con, trace_id)
     if plan is not None:
         flt, sp, dn, scope, label = plan
@@ -218,13 +234,7 @@ def critical_path_cmd(
             for s in rp.spans:
                 rows.append({"root_span_id": rp.span_id, **s.to_dict(rp.duration_ns)})
         write_rows(rows, ["root_span_id", "span_id", "name", "agent", "type", "critical_ms", "share", "drag_ms"], fmt)
-    for prob in result.problems:
-        err(f"warning: {prob}")
-    if wi is not None and wi.problem:
-        err(f"warning: what-if not computed: {wi.problem}")
-    if result.primary is None:
-        raise UsageError(f"no critical path for trace {tid}"
-                         + (" (see the warnings above)" if result.problems else ": no usable root"))
+    return result, wi
 
 
 def _change_text(speedup: float | None, delta_ns: int | None, scope: str) -> str:

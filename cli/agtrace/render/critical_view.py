@@ -200,8 +200,9 @@ class CriticalPathView:
         if not rp.fanouts:
             return
         origin = self.result.origin_ns
-        # On-path fan-outs first (they decide the trace's duration), then the rest.
-        fans = [f for f in rp.fanouts if f.on_path] + [f for f in rp.fanouts if not f.on_path]
+        # On-path fan-outs first (they decide the trace's duration), then the
+        # rest, each in time order.
+        fans = sorted(rp.fanouts, key=lambda f: (not f.on_path, f.start_ns, f.end_ns))
         fans, more = self._cut(fans, "fan-out")
         items.append(_Head("fan-outs", ("start", "duration", "slack")))
         for f in fans:
