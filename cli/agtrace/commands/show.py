@@ -107,12 +107,13 @@ def show_cmd(
     store = open_for_analysis(db, inputs)
     tid = resolve_trace_id(store.con, trace_id)
     span_id = resolve_span_id(store.con, tid, span) if span else None
-    data = fetch_trace(store.con, tid)
-    # Tens of thousands of small objects and no garbage: the collector would
-    # only re-scan them (it made a 50,000-span trace ~2x slower).
+    # Fetching, building and rendering make hundreds of thousands of small
+    # objects and no garbage: the collector would only re-scan them (it made
+    # a 50,000-span trace up to 2x slower).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        data = fetch_trace(store.con, tid)
         tree = build_tree(data.spans)
         focus = tree.find(span_id) if span_id else None
         marked, notes = critical_spans(data.spans, tid) if critical else (None, [])
