@@ -31,9 +31,9 @@ def test_motivating_example_table(db):
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "trace_id                          span_id           name               agent           type      start                     duration_ms  status",
-        "5f1aba75b4af2d081c70abf34cb187d1  165c6274766a3066  approval_decision  approval_agent  decision  2024-01-15T10:20:09.948Z       7200.0  unset",
-        "01bca9f6a7617710f1d77a0483ae3355  f8c03e9ec50e7250  approval_decision  approval_agent  decision  2024-01-15T10:50:44.899Z       5600.0  unset",
-        "d2ec903163a035d182559a954738a142  ed45493e4877daca  approval_decision  approval_agent  decision  2024-01-15T11:30:17.735Z       8400.0  unset",
+        "5f1aba75b4af2d081c70abf34cb187d1  165c6274766a3066  approval_decision  approval_agent  decision  2024-01-15T10:20:09.948Z         7200  unset",
+        "01bca9f6a7617710f1d77a0483ae3355  f8c03e9ec50e7250  approval_decision  approval_agent  decision  2024-01-15T10:50:44.899Z         5600  unset",
+        "d2ec903163a035d182559a954738a142  ed45493e4877daca  approval_decision  approval_agent  decision  2024-01-15T11:30:17.735Z         8400  unset",
     ]
     assert r.stderr == ""
 
@@ -65,7 +65,8 @@ def test_json_row_shape_and_jsonl_round_trip(db, tmp_path):
     lines = r.stdout.splitlines()
     first = json.loads(lines[0])
     assert list(first) == ["trace_id", "span_id", "parent_span_id", "name", "kind", "service", "agent", "type",
-                           "start", "end", "duration_ms", "status", "status_message", "attributes", "events", "links"]
+                           "start", "end", "duration_ms", "status", "status_message", "attributes", "events", "links",
+                           "resource", "scope"]
     assert first["start"].endswith("Z") and isinstance(first["duration_ms"], float)
     assert first["attributes"]["decision_type"] == "escalate_to_human"
     out = tmp_path / "out.jsonl"

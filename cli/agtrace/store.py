@@ -155,6 +155,17 @@ class Store:
             )
         if p.exists() and p.is_dir():
             raise StoreError(f"{p} is a directory, not an agtrace store", hint="pass a file path with --db")
+        if p.exists() and p.is_file() and not _looks_like_duckdb(p):
+            raise StoreError(
+                f"{p} is not a DuckDB store" + (" (it is empty)" if p.stat().st_size == 0 else ""),
+                hint="to analyse trace files use -i FILE or `agtrace load FILE`; --db names the store file",
+            )
+        if not read_only and not p.exists():
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory for store {p}: {exc.strerror or exc}",
+                                 hint="choose a writable --db path") from None
         deadline = time.monotonic() + wait_seconds
         told = False
         while True:
@@ -163,7 +174,8 @@ class Store:
                 break
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
-                    raise StoreError(f"cannot open store {p}: {_first_line(exc)}") from None
+                    raise StoreError(f"cannot open store {p}: {_first_line(exc)}",
+                                     hint="check that the path is writable (load) or readable, or choose another --db") from None
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"store busy: {p} is being written by another agtrace process",
@@ -249,6 +261,16 @@ def link_parents(con: duckdb.DuckDBPyConnection) -> None:
         WHERE spans.parent_sid IS NULL AND p.trace_id = spans.trace_id
           AND p.span_id = spans.parent_span_id AND p.sid <> spans.sid
     """)
+
+
+def _looks_like_duckdb(p: Path) -> bool:
+    """DuckDB files carry the magic bytes "DUCK" at offset 8."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return True  # let DuckDB report what is wrong
+    return head[8:12] == b"DUCK"
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:

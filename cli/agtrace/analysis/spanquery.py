@@ -17,6 +17,7 @@ from agtrace.timeutil import format_iso_ns
 FULL_COLUMNS = [
     "trace_id", "span_id", "parent_span_id", "name", "kind", "service", "agent", "type",
     "start", "end", "duration_ms", "status", "status_message", "attributes", "events", "links",
+    "resource", "scope",
 ]
 TABLE_COLUMNS = ["trace_id", "span_id", "name", "agent", "type", "start", "duration_ms", "status"]
 
@@ -24,7 +25,9 @@ _FULL_SQL = """
     s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.service, s.agent, s.type,
     s.start_ns, s.end_ns, s.duration_ns, s.status, s.status_message, s.attributes, s.events,
     (SELECT list({'trace_id': l.linked_trace_id, 'span_id': l.linked_span_id, 'attributes': l.attributes}
-                 ORDER BY l.idx) FROM links l WHERE l.sid = s.sid) AS links
+                 ORDER BY l.idx) FROM links l WHERE l.sid = s.sid) AS links,
+    (SELECT r.attributes FROM resources r WHERE r.resource_id = s.resource_id LIMIT 1) AS resource,
+    s.scope_name
 """
 
 
@@ -49,7 +52,7 @@ def _full_row(r) -> dict:
         "start": format_iso_ns(r[8], 9), "end": format_iso_ns(r[9], 9),
         "duration_ms": r[10] / 1e6 if r[10] is not None else None,
         "status": r[11], "status_message": r[12], "attributes": _loads(r[13]) or {},
-        "events": events, "links": links,
+        "events": events, "links": links, "resource": _loads(r[16]) or {}, "scope": r[17],
     }
 
 

@@ -197,7 +197,13 @@ def check_keys(by: list[str]) -> list[Key]:
     seen = set()
     for text in by:
         name = text.strip()
-        parse_field(name)
+        f = parse_field(name)
+        col = f.column
+        if col is not None and col.kind == "list":
+            raise UsageError(
+                f"--by {name}: a list field cannot be a group key",
+                hint="group by agent (one row per agent) instead, or filter with --where 'trace.agents = \"x\"'",
+            )
         if name in seen:
             raise UsageError(f"--by {name} is given twice")
         seen.add(name)

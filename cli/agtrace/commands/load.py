@@ -105,7 +105,8 @@ def summary_lines(report, store_path: str) -> list[str]:
     if report.parent_cycles:
         lines.append(f"warning: {report.parent_cycles} parent cycle{'s' if report.parent_cycles != 1 else ''} broken (the span where each cycle was entered is shown as top-level)")
     lines.append(
-        f"store {store_path}: {report.spans_in_store} spans in {report.traces_in_store} traces ({report.seconds:.2f}s)"
+        f"store {store_path}: {report.spans_in_store} span{'s' if report.spans_in_store != 1 else ''} in "
+        f"{report.traces_in_store} trace{'s' if report.traces_in_store != 1 else ''} ({report.seconds:.2f}s)"
     )
     return lines
 

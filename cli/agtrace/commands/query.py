@@ -9,7 +9,7 @@ import typer
 
 from agtrace.app import app
 from agtrace.commands.common import DbOption, FormatOption, InputOption, err, open_for_analysis
-from agtrace.errors import ExitCode
+from agtrace.errors import ExitCode, UsageError
 from agtrace.render.output import OutputFormat, cell_text, write_rows
 
 TABLE_LIMIT = 50
@@ -52,23 +52,55 @@ def query_cmd(
     traces: Annotated[bool, typer.Option("--traces", help="List the traces that have a matching span instead of the spans.")] = False,
     fail_if_any: Annotated[bool, typer.Option("--fail-if-any", help="Exit 1 if any span matched (a CI gate).")] = False,
     fail_if_none: Annotated[bool, typer.Option("--fail-if-none", help="Exit 1 if no span matched.")] = False,
+    where: Annotated[Optional[str], typer.Option("--where", "-w", help="The filter expression, as an option (same as the argument, as in the other commands).", show_default=False)] = None,
 ) -> None:
     from agtrace.analysis.spanquery import TABLE_COLUMNS, count_spans, select_spans
     from agtrace.query import compile_filter
 
+    if where is not None:
+        if expression:
+            raise UsageError("give the expression either as the argument or with --where, not both")
+        expression = where
+    if fail_if_any and fail_if_none:
+        raise UsageError("--fail-if-any and --fail-if-none contradict each other; give one")
     compile_filter(expression)  # a bad expression fails before any file is read
     cols = [c.strip() for group in (columns or []) for c in group.split(",") if c.strip()] or None
+    if traces and cols:
+        raise UsageError("-c/--columns picks span columns; --traces lists traces with fixed columns",
+                         hint="drop -c, or drop --traces to see the spans")
+    trace_sort = None
+    if traces and sort:
+        from agtrace.analysis.tracelist import SORTS
+
+        if len(sort) > 1 or sort[0].lstrip("-") not in SORTS:
+            raise UsageError(f"with --traces, --sort takes one of {', '.join(SORTS)} (prefix - to reverse)")
+        trace_sort = sort[0]
+    for name in (cols or []) + [k.lstrip("-") for k in (sort or []) if not traces]:
+        from agtrace.query import parse_field
+
+        parse_field(name)  # a bad column or sort name is an error, not an empty column
     store = open_for_analysis(db, inputs)
     con = store.con
+    _warn_unknown_attributes(con, (cols or []) + [k.lstrip("-") for k in (sort or []) if not traces])
     total = count_spans(con, expression)
-    if count:
-        sys.stdout.write(f"{total}\n")
-    elif traces:
+    if traces:
         from agtrace.analysis.tracelist import COLUMNS, list_traces
 
         flt = compile_filter(expression)
         lim = limit if limit is not None else (TABLE_LIMIT if fmt == OutputFormat.table else None)
-        rows, ntraces = list_traces(con, where_sql=flt.sql, params=flt.params, limit=lim)
+        if count:
+            lim = 0
+        key = (trace_sort or "start").lstrip("-")
+        # As for spans, a leading - means descending (the trace list's own
+        # defaults put the largest durations, errors and span counts first).
+        descending = bool(trace_sort and trace_sort.startswith("-"))
+        reverse = descending != (key in ("duration", "errors", "spans"))
+        rows, ntraces = list_traces(con, where_sql=flt.sql, params=flt.params, limit=lim, sort=key,
+                                    reverse=reverse)
+        total = ntraces
+    if count:
+        sys.stdout.write(f"{total}\n")
+    elif traces:
         write_rows(rows, COLUMNS, fmt, align_right=("duration_ms", "span_count", "error_count"),
                    headers={"span_count": "spans", "error_count": "errors"})
         if fmt == OutputFormat.table and ntraces > len(rows):
@@ -87,16 +119,31 @@ def query_cmd(
             elif total == 0:
                 err("no spans match")
     if fail_if_any and total > 0:
-        err(f"--fail-if-any: {total} span{'s' if total != 1 else ''} matched")
+        what = "trace" if traces else "span"
+        err(f"--fail-if-any: {total} {what}{'s' if total != 1 else ''} matched")
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
     if fail_if_none and total == 0:
-        err("--fail-if-none: no span matched")
+        err(f"--fail-if-none: no {'trace' if traces else 'span'} matched")
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
 def _cell(column: str, value) -> str:
-    if column == "duration_ms" and isinstance(value, (int, float)):
-        return f"{value:.1f}"
     if column in ("start", "end") and isinstance(value, str):
         return value[:23] + "Z" if len(value) > 24 else value
     return cell_text(value)
+
+
+def _warn_unknown_attributes(con, names: list[str]) -> None:
+    """A column or sort key naming an attribute no span has is most likely a typo."""
+    from agtrace.query import field_info
+
+    for name in names:
+        info = field_info(name)
+        if info.kind != "attribute":
+            continue
+        key = info.field.name
+        hit = con.execute(
+            "SELECT EXISTS (SELECT 1 FROM attrs WHERE key = ?) OR EXISTS (SELECT 1 FROM resource_attrs WHERE key = ?)",
+            [key, key]).fetchall()[0][0]
+        if not hit:
+            err(f"warning: no span or resource has an attribute {key!r}; its column will be empty")

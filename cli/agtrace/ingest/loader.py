@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import zlib
 from collections.abc import Callable
@@ -100,6 +101,11 @@ class LoadReport:
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
+# DuckDB's memory limit during a load into a file store (see load_paths); with
+# 20,000-span batches and bucketed tree derivation, the peak RSS of loading a
+# 2 GB file stays under 600 MB (benchmarks/bench_memory.py).
+LOAD_MEMORY_LIMIT = "256MB"
+
 
 class _ProgressReader(io.RawIOBase):
     """Counts bytes read from the underlying (compressed) file for progress."""
@@ -143,7 +149,7 @@ def load_paths(
     strict: bool = False,
     progress: ProgressFn | None = None,
     stdin_data: bytes | None = None,
-    batch_size: int = 50_000,
+    batch_size: int = 20_000,
 ) -> LoadReport:
     """Load trace files into `store`; see the module docstring for guarantees."""
     t0 = time.perf_counter()
@@ -152,6 +158,10 @@ def load_paths(
         raise InputError("no input files found", hint="name files, directories, globs or - for stdin")
     con = store.con
     report = LoadReport()
+    if store.path is not None and not os.environ.get("AGTRACE_MEMORY_LIMIT"):
+        # DuckDB's share of memory while loading into a file store: staged rows
+        # beyond it spill to <store>.tmp, so a 2 GB input loads in a few hundred MB.
+        con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_STAGE_SQL)
@@ -162,9 +172,10 @@ def load_paths(
                                 (batch.links, "stage_links"), (batch.resources, "stage_resources"),
                                 (batch.resource_attrs, "stage_resource_attrs")):
                 if table.num_rows:
-                    con.register("_agtrace_batch", table)
-                    con.execute(f"INSERT INTO {name} SELECT * FROM _agtrace_batch")
-                    con.unregister("_agtrace_batch")
+                    # Not register() + INSERT: inside a transaction DuckDB keeps a
+                    # registered Arrow table alive until COMMIT, so a big load held
+                    # every batch in memory (2.6 GB for a 0.5 GB file).
+                    con.from_arrow(table).insert_into(name)
 
         sink = SpanSink(on_batch, first_sid=first_sid, batch_size=batch_size)
         known_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
@@ -208,8 +219,13 @@ def load_paths(
                     )
             known_hashes.add(digest)
             if status == "unknown format":
-                # A non-trace file met in a directory walk: one line, not N bad records.
-                stats.bad, stats.bad_count = [], 0
+                if _broken_json(src, data, stats):
+                    # JSON that does not parse (a truncated export): a damaged
+                    # trace file, reported with its reasons; --strict fails on it.
+                    status = "unreadable"
+                else:
+                    # A non-trace file met in a directory walk: one line, not N bad records.
+                    stats.bad, stats.bad_count = [], 0
             report.files.append(FileReport(
                 src.label, status, stats.format, stats.spans, stats.bad_count, stats.bad,
                 stats.warning_count, stats.warnings, stats.other_signals,
@@ -326,6 +342,29 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
     return "loaded"
 
 
+_SHAPE_REASONS = ("JSON value in no known", "array element in no known", "nested array in no known")
+
+
+def _broken_json(src: Source, data: bytes | None, stats: FileStats) -> bool:
+    """Whether a file in no known format is JSON that failed to parse.
+
+    Such a file is most likely a damaged export (cut short, corrupted), unlike
+    a README or a valid JSON file of another kind met in a directory walk.
+    """
+    if not stats.bad or all(r.startswith(_SHAPE_REASONS) for _, r in stats.bad):
+        return False
+    try:
+        stream, _ = open_binary(src, data) if data is not None else open_binary(src)
+        try:
+            head = stream.read(4096)
+        finally:
+            stream.close()
+    except Exception:
+        return False
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] in (b"{", b"[")
+
+
 def sizes_hint(src: Source) -> int:
     try:
         return src.path.stat().st_size if src.path is not None else 0
@@ -407,6 +446,11 @@ def _exc_text(exc: BaseException) -> str:
     return s.splitlines()[0] if s else type(exc).__name__
 
 
+# Spans whose tree fields are derived in one piece of Python: bounds the memory
+# of a load's last step (about 1 KB a span) whatever the size of the input.
+DERIVE_BUCKET_SPANS = 100_000
+
+
 def _merge(con, report: LoadReport) -> None:
     """Deduplicate staged spans, derive tree fields, insert, rebuild trace rows."""
     staged = con.execute("SELECT count(*) FROM stage_spans").fetchone()[0]
@@ -457,18 +501,34 @@ def _merge(con, report: LoadReport) -> None:
         WHERE ra.resource_id IN (SELECT resource_id FROM stage_resources)
           AND ra.resource_id NOT IN (SELECT resource_id FROM resource_attrs)
     """)
-    # Remove the duplicates' attribute and link rows from staging, keep the rest.
+    # Tree fields are derived over whole traces, a bucket of traces at a time,
+    # so the Python lists stay small however many spans a load touches.
+    total = added + con.execute(
+        "SELECT count(*) FROM spans WHERE trace_id IN (SELECT trace_id FROM touched)").fetchone()[0]
+    buckets = max(1, -(-total // DERIVE_BUCKET_SPANS))
+    con.execute("CREATE OR REPLACE TEMP TABLE derived (sid BIGINT, depth INTEGER, is_root BOOLEAN, agent VARCHAR, "
+                "parent_sid BIGINT, is_new BOOLEAN)")
+    report.parent_cycles = 0
+    for bucket in range(buckets):
+        report.parent_cycles += _derive_bucket(con, bucket, buckets)
+    _insert_derived(con)
+    rebuild_traces(con)
+
+
+def _derive_bucket(con, bucket: int, buckets: int) -> int:
+    """Derive the traces with hash(trace_id) % buckets = bucket into `derived`; returns cycles broken."""
     tree = con.sql("""
         SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, parent_sid, 0 AS is_new
-        FROM spans WHERE trace_id IN (SELECT trace_id FROM touched)
+        FROM spans WHERE trace_id IN (SELECT trace_id FROM touched) AND hash(trace_id) % $1 = $2
         UNION ALL
         SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, NULL, NULL, NULL, NULL, 1 FROM new_spans
+        WHERE hash(trace_id) % $1 = $2
         ORDER BY sid  -- deterministic: where a parent cycle is broken depends on the visiting order
-    """).to_arrow_table()
+    """, params=[buckets, bucket]).to_arrow_table()
     cols = {name: tree.column(name).to_pylist() for name in tree.column_names}
+    del tree
     depth, is_root, agent, parent_idx, cycles = derive_tree(
         cols["trace_id"], cols["span_id"], cols["parent_span_id"], cols["kind"], cols["own_agent"])
-    report.parent_cycles = cycles
     sids = cols["sid"]
     parent_sid = [sids[j] if j >= 0 else None for j in parent_idx]
     keep = [i for i in range(len(depth)) if cols["is_new"][i] or (
@@ -483,8 +543,13 @@ def _merge(con, report: LoadReport) -> None:
         "is_new": pa.array([cols["is_new"][i] == 1 for i in keep], pa.bool_()),
     })
     con.register("_agtrace_derived", derived)
-    con.execute("CREATE OR REPLACE TEMP TABLE derived AS SELECT * FROM _agtrace_derived")
+    con.execute("INSERT INTO derived SELECT * FROM _agtrace_derived")
     con.unregister("_agtrace_derived")
+    return cycles
+
+
+def _insert_derived(con) -> None:
+    """Insert the new spans with their tree fields, update the old ones, add attrs and links."""
     con.execute("""
         INSERT INTO spans BY NAME
         SELECT n.* EXCLUDE (_rn, dedupe_key), n.end_ns - n.start_ns AS duration_ns,
@@ -500,7 +565,6 @@ def _merge(con, report: LoadReport) -> None:
     con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans) "
                 "ORDER BY a.key, a.sid")
     con.execute("INSERT INTO links SELECT l.* FROM stage_links l WHERE l.sid IN (SELECT sid FROM new_spans)")
-    rebuild_traces(con)
 
 
 def rebuild_traces(con) -> None:

@@ -60,11 +60,11 @@ def cell_text(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
+        # One rule everywhere: at most three decimals, no trailing zeros.
         if math.isnan(v) or math.isinf(v):
             return str(v)
-        if v == int(v) and abs(v) < 1e15:
-            return str(int(v)) if abs(v) >= 1000 else f"{v:.1f}".rstrip("0").rstrip(".")
-        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:.1f}"
+        text = f"{v:.3f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     if isinstance(v, (list, tuple)):
         return ",".join(cell_text(x) for x in v)
     if isinstance(v, dict):
@@ -77,6 +77,10 @@ def data_text(v) -> str:
     if isinstance(v, float) and not (math.isnan(v) or math.isinf(v)):
         return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
     return cell_text(v)
+
+
+NO_WRAP = {"trace_id", "span_id", "parent_span_id", "root_span_id", "start", "end", "duration_ms",
+           "span_count", "error_count", "status"}
 
 
 def write_rows(
@@ -117,7 +121,10 @@ def write_rows(
 
         table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
         for c, h in zip(columns, heads):
-            table.add_column(h, justify="right" if c in right else "left", overflow="fold")
+            # Ids and times must stay copyable: never wrapped; free text gives way.
+            keep = c in NO_WRAP
+            table.add_column(h, justify="right" if c in right else "left",
+                             overflow="fold" if not keep else "ellipsis", no_wrap=keep)
         from rich.text import Text
 
         for t in texts:
