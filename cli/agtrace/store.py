@@ -239,6 +239,11 @@ class Store:
     # -- helpers -----------------------------------------------------------
     def close(self) -> None:
         self.con.close()
+        if self.path is not None and not self.read_only:
+            try:  # DuckDB's spill directory, left behind empty by a big load
+                os.rmdir(f"{self.path}.tmp")
+            except OSError:
+                pass
 
     def __enter__(self) -> "Store":
         return self
