@@ -504,3 +504,13 @@ def test_retiming_is_exact_at_epoch_magnitudes():
     assert (r.before_ns, r.after_ns, r.saving_ns) == (5_800_000_001, 5_800_000_001, 0)
     r = what_if(spans, lambda s: s["name"] == "a", speedup=1)
     assert r.saving_ns == 0
+
+
+def test_big_and_small_trace_fetches_agree(mr_db, monkeypatch):
+    """Traces above SMALL_TRACE spans come through Arrow, the rest as tuples: same answer."""
+    import agtrace.analysis.bottlenecks as bn
+
+    small = ok("critical-path", "--db", mr_db, MR1, "--format", "json", "--what-if", SENTIMENT_EXPR, "--speedup", "2")
+    monkeypatch.setattr(bn, "SMALL_TRACE", 0)
+    assert ok("critical-path", "--db", mr_db, MR1, "--format", "json", "--what-if", SENTIMENT_EXPR,
+              "--speedup", "2") == small

@@ -38,8 +38,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow.compute as pc
-
 from agtrace.analysis.critical_path import (
     DEFAULT_ASYNC_MODE,
     WAIT_ATTRIBUTE_KEYS,
@@ -64,6 +62,7 @@ GROUP_COLUMNS = {"name": "s.name", "agent": "s.agent", "type": "s.type"}
 # travels for free.
 KIND_SQL = "CASE WHEN s.kind IN ('producer', 'consumer') THEN s.kind END"
 BATCH_ROWS = 131_072
+SMALL_TRACE = 20_000  # spans; up to this a trace is fetched as tuples (see fetch_trace_columns)
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -340,6 +339,8 @@ def iter_traces(store, select: str, where_sql: str | None, params: Params,
     per span (that and the tuple-free columns keep the fetch near 1 s per
     million spans).
     """
+    import pyarrow.compute as pc  # here, not at the top: `critical-path` on a small trace never needs it
+
     sql = f"SELECT s.trace_id, {select} FROM spans s{_trace_filter(where_sql)} ORDER BY s.trace_id"
     # A cursor of its own: the stream may be left unfinished (the caller stops
     # early), and an unfinished result must not block the store's connection.
@@ -464,21 +465,30 @@ def fetch_trace_columns(store, trace_id: str, target_sql: str | None = None,
                         target_params: Params = ()) -> tuple[TraceColumns, list[bool] | None]:
     """The spans of one trace (exact id) as `TraceColumns`, in start order.
 
-    Read as Arrow columns and turned into lists per column: no tuple or dict
-    per span (a 100,000-span trace: 0.15 s instead of 0.6 s through
-    `fetch_trace_spans` and `from_records`). With `target_sql` (a filter over
-    `spans s`) the second value is the per-span what-if hit list, else None.
+    A big trace is read as Arrow columns turned into lists per column: no
+    tuple or dict per span (a 100,000-span trace: 0.15 s instead of 0.6 s
+    through `fetch_trace_spans` and `from_records`). A small one (the usual
+    case, by the span count in `traces`) as tuples, which spares the 0.2 s
+    import of pyarrow. With `target_sql` (a filter over `spans s`) the second
+    value is the per-span what-if hit list, else None.
     """
     cols_sql = ", ".join(f"s.{c}" for c in TRACE_COLUMNS)
     hit_sql = f", coalesce(({target_sql}), false) AS hit" if target_sql else ""
     params: list = list(target_params or ()) + [trace_id] if target_sql else [trace_id]
+    sql = (f"SELECT {cols_sql}, {WAIT_SQL} AS is_wait{hit_sql} FROM spans s "
+           "WHERE s.trace_id = ? ORDER BY s.start_ns, s.span_id")
+    width = len(TRACE_COLUMNS) + 1 + bool(target_sql)
     cur = store.con.cursor()
     try:
-        tbl = cur.sql(f"SELECT {cols_sql}, {WAIT_SQL} AS is_wait{hit_sql} FROM spans s "
-                      "WHERE s.trace_id = ? ORDER BY s.start_ns, s.span_id", params=params).to_arrow_table()
+        known = cur.execute("SELECT span_count FROM traces WHERE trace_id = ?", [trace_id]).fetchall()
+        if known and known[0][0] is not None and known[0][0] <= SMALL_TRACE:
+            rows = cur.execute(sql, params).fetchall()
+            lists = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
+        else:
+            tbl = cur.sql(sql, params=params).to_arrow_table()
+            lists = [c.to_pylist() for c in tbl.columns]
     finally:
         cur.close()
-    lists = [c.to_pylist() for c in tbl.columns]
     ids, parents, names, kinds, starts, ends, agents, types, waits = lists[:9]
     cols = TraceColumns(ids, parents, starts, ends, kinds, names, agents, types, waits=waits)
     cols.normalise()
