@@ -370,11 +370,15 @@ def test_bottlenecks_reports_a_failed_trace_and_counts_the_rest(messy_db):
     ]
 
 
-def test_bottlenecks_on_an_empty_store(tmp_path):
-    db = tmp_path / "empty.duckdb"
-    assert invoke(["load", "--db", db, SAMPLES / "market_research.jsonl"]).exit_code == 0
-    r = invoke(["bottlenecks", "--db", db, "--where", 'name = "nothing"', "--format", "json"])
+def test_bottlenecks_when_nothing_matches(mr_db, tmp_path):
+    r = invoke(["bottlenecks", "--db", mr_db, "--where", 'name = "nothing"', "--format", "json"])
     assert (r.exit_code, json.loads(r.stdout), r.stderr) == (0, [], "no traces match\n")
+    from agtrace.store import Store
+
+    Store.open(tmp_path / "empty.duckdb", read_only=False).close()
+    r = invoke(["bottlenecks", "--db", tmp_path / "empty.duckdb", "--what-if", SENTIMENT_EXPR, "--speedup", "2"])
+    assert (r.exit_code, r.stderr) == (0, "no traces in the store\n")
+    assert "0 traces, 0 with matching spans (0 spans)" in r.stdout
 
 
 # -- bottlenecks --what-if -----------------------------------------------------------
