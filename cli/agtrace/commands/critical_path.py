@@ -147,7 +147,8 @@ DEFAULT_PIPE_WIDTH = 120
     help=(
         "The critical path of one trace: the chain of work that decided its duration.\n\n"
         "Shows the path as sections in time order (which span was working, from when to when, as offsets "
-        "from the trace start), each span on the path with its critical time, share of the trace's "
+        "from the trace start), each span on the path with its critical time (the part of the path during "
+        "which it was the one working: time covered by its children counts for them), share of the trace's "
         "duration and drag (how much the trace would shrink if it took no time, before something else "
         "becomes the bottleneck), and every fan-out (children that overlapped): parallelism, the critical "
         "branch, each other branch's slack (how much later it could have ended without delaying the "
