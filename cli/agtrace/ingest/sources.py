@@ -322,6 +322,56 @@ def _looks_textual(b: bytes) -> bool:
 _VALUE_START_RE = re.compile(rb"^[\[{]", re.MULTILINE)
 
 
+# Arrays whose elements are whole records (requests, resource/scope groups,
+# traces, spans): a JSON value cut short is closed after its last complete one.
+_RECORD_KEYS = frozenset(f'"{k}"' for k in (
+    "resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "instrumentationLibrarySpans",
+    "instrumentation_library_spans", "batches", "spans", "data"))
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]')
+
+
+def salvage_cut(text: str, start: int, stop: int) -> object | None:
+    """The complete records of a JSON value that is cut short (a truncated
+    pretty-printed export: one OTLP request, a Jaeger download, a Zipkin or SDK
+    array), or None.
+
+    Scans the brackets of text[start:stop] (stop: where the parser failed),
+    remembers the end of the last complete element of a record array (the
+    top-level array, an array inside it, or one under a key of _RECORD_KEYS)
+    with the brackets still open there, and closes them: what remains is
+    valid JSON holding every record that was complete, and nothing partial.
+    """
+    stack: list[tuple[str, str | None]] = []  # (bracket, the key it sits under)
+    last_string = key = None
+    best = None
+    for m in _TOKEN_RE.finditer(text, start, stop):
+        t = m.group()
+        c = t[0]
+        if c == '"':
+            last_string = t
+        elif c == ":":
+            key = last_string
+        elif c in "{[":
+            stack.append((c, key if stack and stack[-1][0] == "{" else None))
+            key = None
+        else:
+            if not stack:
+                return None
+            stack.pop()
+            key = None
+            if stack and stack[-1][0] == "[" and (
+                    len(stack) == 1 or (len(stack) == 2 and stack[0][0] == "[") or stack[-1][1] in _RECORD_KEYS):
+                best = (m.end(), [b for b, _ in stack])
+    if best is None:
+        return None
+    end, still_open = best
+    closed = text[start:end] + "".join("]" if b == "[" else "}" for b in reversed(still_open))
+    try:
+        return fix_surrogates(json.loads(closed), closed)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _split_values(data: bytes, first_line: int) -> Iterator[tuple[int, object]]:
     """Whole-input parse, falling back to consecutive pretty-printed values."""
     try:
@@ -355,6 +405,13 @@ def _split_values(data: bytes, first_line: int) -> Iterator[tuple[int, object]]:
                     break
                 nxt = text.find("\n", nxt + 1)
             if nxt == -1:
+                salvaged = salvage_cut(text, pos, exc.pos) if isinstance(exc, json.JSONDecodeError) else None
+                if salvaged is not None:
+                    at = line + text.count("\n", pos, exc.pos)
+                    yield line, salvaged
+                    yield at, BadDocument(reason + (" (the file ends here)" if exc.pos >= n - 1 else "")
+                                          + f"; the records complete before line {at} were kept")
+                    return
                 yield line, BadDocument(reason + (" (truncated)" if isinstance(exc, json.JSONDecodeError) and exc.pos >= n - 1 else ""))
                 return
             yield line, BadDocument(reason)
