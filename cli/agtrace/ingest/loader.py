@@ -542,9 +542,7 @@ def _derive_bucket(con, bucket: int, buckets: int) -> int:
         "parent_sid": pa.array([parent_sid[i] for i in keep], pa.int64()),
         "is_new": pa.array([cols["is_new"][i] == 1 for i in keep], pa.bool_()),
     })
-    con.register("_agtrace_derived", derived)
-    con.execute("INSERT INTO derived SELECT * FROM _agtrace_derived")
-    con.unregister("_agtrace_derived")
+    con.from_arrow(derived).insert_into("derived")  # not register(): see on_batch in load_paths
     return cycles
 
 
