@@ -207,7 +207,7 @@ def test_two_loads_at_once_land_every_span_once(tmp_path, inputs):
 def test_second_load_waits_for_the_writer_with_a_message(tmp_path, inputs):
     files, counts = inputs
     db = tmp_path / "store.duckdb"
-    assert run(["load", "--db", db, files["small"], "-q"], tmp_path).returncode == 0
+    assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0  # setup, in-process
     holder = LockHolder(db)
     try:
         p = start(["load", "--db", db, files["medium"]], tmp_path)
@@ -225,7 +225,7 @@ def test_second_load_waits_for_the_writer_with_a_message(tmp_path, inputs):
 def test_busy_store_fails_clearly_after_the_lock_timeout(tmp_path, inputs):
     files, counts = inputs
     db = tmp_path / "store.duckdb"
-    assert run(["load", "--db", db, files["small"], "-q"], tmp_path).returncode == 0
+    assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0  # setup, in-process
     before = fingerprint(db)
     holder = LockHolder(db)
     try:
@@ -246,7 +246,7 @@ def test_busy_store_fails_clearly_after_the_lock_timeout(tmp_path, inputs):
 def test_readers_during_a_load_see_old_or_new_content_or_busy(tmp_path, inputs):
     files, counts = inputs
     db = tmp_path / "store.duckdb"
-    assert run(["load", "--db", db, files["small"], "-q"], tmp_path).returncode == 0
+    assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0  # setup, in-process
     old, new = counts["small"], counts["small"] + counts["big"]
     writer = start(["load", "--db", db, files["big"]], tmp_path)
     seen = []
@@ -282,7 +282,7 @@ def test_sigkill_during_a_load_leaves_the_previous_content(tmp_path, inputs, ref
     files, counts = inputs
     db = tmp_path / "store.duckdb"
     wal = Path(str(db) + ".wal")
-    assert run(["load", "--db", db, files["small"], "-q"], tmp_path).returncode == 0
+    assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0  # setup, in-process
     before = fingerprint(db)
     size = db.stat().st_size
     p = start(["load", "--db", db, files["big"]], tmp_path)
@@ -300,8 +300,8 @@ def test_sigkill_during_a_load_leaves_the_previous_content(tmp_path, inputs, ref
         assert after in (before, reference)  # at the commit: all or nothing
     else:
         assert after == before
-    r = run(["traces", "--db", db, "--format", "json"], tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = invoke(["traces", "--db", db, "--format", "json"])
+    assert r.exit_code == 0, r.stderr
     if moment == "reading":
         # Loading again completes the store: exactly the result of loads that never crashed.
         r = run(["load", "--db", db, files["big"]], tmp_path)
@@ -312,18 +312,13 @@ def test_sigkill_during_a_load_leaves_the_previous_content(tmp_path, inputs, ref
 
 # -- Ctrl-C -------------------------------------------------------------------------------
 
-POOL_SIGINT = pytest.mark.xfail(
-    reason="known bug in ingest/parallel.py: pool workers do not ignore SIGINT, so Ctrl-C prints their "
-           "tracebacks and can leave the main process hung on the pool's queue at exit (fix proposed in the "
-           "reliability report: ignore SIGINT in a worker initializer, block it while workers spawn)",
-    strict=False)
 
 
-@pytest.mark.parametrize("workers", ["0", pytest.param("2", marks=POOL_SIGINT)])
+@pytest.mark.parametrize("workers", ["0", "2"])
 def test_ctrl_c_during_a_load_exits_130_and_changes_nothing(tmp_path, inputs, workers):
     files, counts = inputs
     db = tmp_path / "store.duckdb"
-    assert run(["load", "--db", db, files["small"], "-q"], tmp_path).returncode == 0
+    assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0  # setup, in-process
     before = fingerprint(db)
     p = start(["load", "--db", db, files["big"]], tmp_path, AGTRACE_WORKERS=workers, AGTRACE_PARALLEL_MIN_BYTES=1)
     assert wait_for(lambda: writer_holds_lock(db, p), step=0.05)

@@ -7,6 +7,7 @@ registers them on the app. `main()` is the console script.
 from __future__ import annotations
 
 import importlib
+import sys
 import pkgutil
 
 from agtrace import commands
@@ -23,7 +24,12 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command's own error boundary (start-up, argument parsing).
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 __all__ = ["app", "main"]

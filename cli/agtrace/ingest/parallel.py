@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
@@ -40,6 +41,29 @@ def worker_count() -> int:
 
 def worthwhile(size: int) -> bool:
     return size >= MIN_BYTES and worker_count() >= 2
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the main process, which cancels the pool and
+    rolls the load back; a worker that took it too would print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class _SigintBlocked:
+    """Block SIGINT in this thread while a worker is spawned, so the child
+    starts with it blocked (the mask survives exec) until `_worker_init` runs."""
+
+    def __enter__(self):
+        self.old = None
+        if hasattr(signal, "pthread_sigmask"):
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False
 
 
 def _parse_chunk(label: str, first_line: int, lines: list[bytes]):
@@ -102,7 +126,7 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
     workers = worker_count()
     ctx = multiprocessing.get_context("spawn")
     any_doc = False
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         pending: deque = deque()
 
         def collect(future) -> None:
@@ -133,16 +157,19 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
                 lines.append(raw)
                 size += len(raw)
                 if size >= CHUNK_BYTES:
-                    pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
+                    with _SigintBlocked():  # submit may spawn a worker
+                        pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
                     lines, size, start = [], 0, line_no + 1
                     while len(pending) > workers + 1:
                         collect(pending.popleft())
             if lines:
-                pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
+                with _SigintBlocked():
+                    pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
             while pending:
                 collect(pending.popleft())
         except BaseException:
             for f in pending:
                 f.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
     return any_doc
