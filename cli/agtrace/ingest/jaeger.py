@@ -26,7 +26,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from agtrace.ingest.context import ReadContext
-from agtrace.ingest.values import BadRecord, clean_json, loose_id, norm_id, norm_kind, norm_status
+from agtrace.ingest.values import BadRecord, clean_json, loose_id, micros_to_ns, norm_id, norm_kind, norm_status
 from agtrace.timeutil import parse_iso_ns
 
 FORMAT = "jaeger-json"
@@ -166,32 +166,6 @@ def _tags(tags) -> dict:
     return clean_json(out)
 
 
-def _micros_ns(value, what: str) -> int | None:
-    """v1 microseconds (number or digits) or a protobuf-JSON RFC 3339 time -> ns."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadRecord(f"{what} is a boolean")
-    if isinstance(value, int):
-        return value * 1000
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise BadRecord(f"{what} is {value}")
-        return int(round(value * 1000))
-    if isinstance(value, str):
-        s = value.strip()
-        if s.lstrip("-").isdigit():
-            return int(s) * 1000
-        ns = parse_iso_ns(s)
-        if ns is not None:
-            return ns
-        try:
-            return int(Decimal(s) * 1000)
-        except InvalidOperation:
-            pass
-    raise BadRecord(f"{what} {value!r} is not a time in microseconds")
-
-
 def _duration_ns(value, what: str) -> int | None:
     """v1 microseconds, or protobuf-JSON `"1.5s"` -> ns."""
     if value is None or value == "":
@@ -207,7 +181,7 @@ def _duration_ns(value, what: str) -> int | None:
         except InvalidOperation:
             raise BadRecord(f"{what} {value!r} is not a duration") from None
         return int(value * 1000)
-    return _micros_ns(value, what)
+    return micros_to_ns(value, what)
 
 
 def _resource(sp: dict, processes: dict, cache: dict, ctx: ReadContext):
@@ -246,7 +220,7 @@ def _events(logs) -> list | None:
         fields = _tags(lg.get("fields"))
         name = fields.pop("event", None) if isinstance(fields.get("event"), str) else None
         try:
-            t = _micros_ns(lg.get("timestamp"), "log timestamp")
+            t = micros_to_ns(lg.get("timestamp"), "log timestamp")
         except BadRecord:
             t = None
         out.append({"name": name or "log", "time_ns": t, "attributes": fields})
@@ -293,7 +267,7 @@ def _read_span(sp, trace_id_default, processes: dict, cache: dict, line: int, ct
     message = attrs.get("otel.status_description")
     scope_name = attrs.get("otel.scope.name", attrs.get("otel.library.name"))
     scope_version = attrs.get("otel.scope.version", attrs.get("otel.library.version"))
-    start = _micros_ns(sp.get("startTime"), "startTime")
+    start = micros_to_ns(sp.get("startTime"), "startTime")
     dur = _duration_ns(sp.get("duration"), "duration")
     rid, service = _resource(sp, processes, cache, ctx)
     ctx.sink.add_span(

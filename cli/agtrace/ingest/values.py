@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from decimal import Decimal, InvalidOperation
 import re
+
+from agtrace.timeutil import parse_iso_ns
 
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 _B64_RE = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
@@ -258,3 +261,29 @@ def clean_json(v, depth: int = 0):
             return str(v)[:10000]
         return [clean_json(x, depth + 1) for x in v]
     return v
+
+
+def micros_to_ns(value, what: str) -> int | None:
+    """Microseconds (Jaeger v1, Zipkin: a number or digits) or an RFC 3339 time -> ns."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadRecord(f"{what} is a boolean")
+    if isinstance(value, int):
+        return value * 1000
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadRecord(f"{what} is {value}")
+        return int(round(value * 1000))
+    if isinstance(value, str):
+        s = value.strip()
+        if s.lstrip("-").isdigit():
+            return int(s) * 1000
+        ns = parse_iso_ns(s)
+        if ns is not None:
+            return ns
+        try:
+            return int(Decimal(s) * 1000)
+        except InvalidOperation:
+            pass
+    raise BadRecord(f"{what} {value!r} is not a time in microseconds")

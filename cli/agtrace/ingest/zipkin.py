@@ -22,7 +22,7 @@ The `error` tag (and OpenTelemetry's `otel.status_code`) set the status.
 from __future__ import annotations
 
 from agtrace.ingest.context import ReadContext
-from agtrace.ingest.values import BadRecord, clean_json, loose_id, norm_kind, norm_status
+from agtrace.ingest.values import BadRecord, clean_json, loose_id, micros_to_ns, norm_kind, norm_status
 
 FORMAT = "zipkin-json"
 
@@ -36,20 +36,6 @@ def matches(doc) -> bool:
     )
 
 
-def _micros(value, what: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadRecord(f"{what} is a boolean")
-    if isinstance(value, int):
-        return value * 1000
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise BadRecord(f"{what} is {value}")
-        return int(round(value * 1000))
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip()) * 1000
-    raise BadRecord(f"{what} {value!r} is not a number of microseconds")
 
 
 def _parent(value) -> str | None:
@@ -100,15 +86,15 @@ def read(sp, line: int, ctx: ReadContext) -> None:
             if not isinstance(a, dict):
                 continue
             try:
-                t = _micros(a.get("timestamp"), "annotation timestamp")
+                t = micros_to_ns(a.get("timestamp"), "annotation timestamp")
             except BadRecord:
                 t = None
             if t is not None:
                 times.append(t)
             events.append({"name": str(a.get("value") or ""), "time_ns": t, "attributes": {}})
         events = events or None
-    start = _micros(sp.get("timestamp"), "timestamp")
-    dur = _micros(sp.get("duration"), "duration")
+    start = micros_to_ns(sp.get("timestamp"), "timestamp")
+    dur = micros_to_ns(sp.get("duration"), "duration")
     if start is None and times:
         start = min(times)
     if dur is not None and start is not None:
