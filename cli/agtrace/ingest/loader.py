@@ -102,9 +102,11 @@ class LoadReport:
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
 # DuckDB's memory limit during a load into a file store (see load_paths); with
-# 20,000-span batches and bucketed tree derivation, the peak RSS of loading a
-# 2 GB file stays under 600 MB (benchmarks/bench_memory.py).
-LOAD_MEMORY_LIMIT = "256MB"
+# 20,000-span batches and bucketed tree derivation, the peak memory of loading
+# a 2 GB file stays under 600 MB, worker pool included (benchmarks/bench_memory.py).
+# 128 MB loads as fast as 256 MB (what spills is written once, read once) and
+# leaves room for the pool's workers while the main process stages rows.
+LOAD_MEMORY_LIMIT = "128MB"
 
 
 class _ProgressReader(io.RawIOBase):
