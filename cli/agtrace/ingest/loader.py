@@ -456,13 +456,13 @@ DERIVE_BUCKET_SPANS = 100_000
 def _merge(con, report: LoadReport) -> None:
     """Deduplicate staged spans, derive tree fields, insert, rebuild trace rows."""
     staged = con.execute("SELECT count(*) FROM stage_spans").fetchone()[0]
+    # The first copy of each span: a grouped min(sid) over the key columns only,
+    # not a window over whole rows (which ran out of memory on 3M spans).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE new_spans AS
-        SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, kind, dedupe_key ORDER BY sid) AS _rn
-            FROM stage_spans
-        ) s
-        WHERE _rn = 1 AND NOT EXISTS (
+        SELECT *, 1 AS _rn FROM stage_spans s
+        WHERE sid IN (SELECT min(sid) FROM stage_spans GROUP BY trace_id, span_id, kind, dedupe_key)
+          AND NOT EXISTS (
             SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
               AND (s.dedupe_key IS NULL OR e.start_ns // 1000 = s.dedupe_key))
     """)
