@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from agtrace.errors import InputError
+from agtrace.errors import InputError, StoreError
 from agtrace.ingest import formats, parallel
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.derive import derive_tree
@@ -253,11 +253,16 @@ def load_paths(
             )
         con.execute(_DROP_STAGE_SQL)
         con.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         try:
             con.execute("ROLLBACK")
         except Exception:
             pass
+        if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; the store is unchanged
+            raise StoreError(
+                f"DuckDB ran out of memory while loading ({_exc_text(exc)}); nothing was loaded",
+                hint="allow it more with AGTRACE_MEMORY_LIMIT=2GB (or more), or load the files in several runs",
+            ) from None
         raise
     report.spans_in_store = store.span_count()
     report.traces_in_store = store.trace_count()
