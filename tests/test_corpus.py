@@ -308,3 +308,20 @@ def test_ingest_never_builds_sql_from_data():
                     text = ast.unparse(part.value)
                     assert text in allowed or text.isupper(), f"{f.name}:{node.lineno}: {text} in SQL text"
     assert checked >= 20
+
+
+def test_duckdb_out_of_memory_is_a_clear_error(tmp_path, monkeypatch):
+    """A load that needs more memory than DuckDB may use fails cleanly, store unchanged."""
+    db = tmp_path / "store.duckdb"
+    assert invoke(["load", "--db", db, CORPUS / "bom.jsonl"]).exit_code == 0
+    built = corpus_build.huge_value(tmp_path)
+    monkeypatch.setenv("AGTRACE_MEMORY_LIMIT", "1MB")
+    r = invoke(["load", "--db", db, built.path])
+    _no_traceback(r)
+    assert r.exit_code == 2
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("error: DuckDB ran out of memory while loading (")
+    assert lines[0].endswith("); nothing was loaded")
+    assert lines[1] == "hint: allow it more with AGTRACE_MEMORY_LIMIT=2GB (or more), or load the files in several runs"
+    monkeypatch.delenv("AGTRACE_MEMORY_LIMIT")
+    assert _rows(db, "SELECT count(*) FROM spans") == [[3]]
