@@ -101,12 +101,14 @@ class LoadReport:
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
-# DuckDB's memory limit during a load into a file store (see load_paths); with
-# 20,000-span batches and bucketed tree derivation, the peak memory of loading
-# a 2 GB file stays under 600 MB, worker pool included (benchmarks/bench_memory.py).
-# 128 MB loads as fast as 256 MB (what spills is written once, read once) and
-# leaves room for the pool's workers while the main process stages rows.
+# DuckDB's memory limits during a load into a file store (see load_paths), with
+# 20,000-span batches and bucketed tree derivation: reading stages rows with
+# 128 MB (the rest spills to <store>.tmp, at the same speed), leaving room for
+# the worker pool; the merge gets 256 MB, which its deduplication and joins need
+# on millions of spans (128 MB ran out on a 2 GB file). Peak of a 2 GB load:
+# see benchmarks/bench_memory.py and the README.
 LOAD_MEMORY_LIMIT = "128MB"
+MERGE_MEMORY_LIMIT = "256MB"
 
 
 class _ProgressReader(io.RawIOBase):
@@ -160,7 +162,8 @@ def load_paths(
         raise InputError("no input files found", hint="name files, directories, globs or - for stdin")
     con = store.con
     report = LoadReport()
-    if store.path is not None and not os.environ.get("AGTRACE_MEMORY_LIMIT"):
+    bounded = store.path is not None and not os.environ.get("AGTRACE_MEMORY_LIMIT")
+    if bounded:
         # DuckDB's share of memory while loading into a file store: staged rows
         # beyond it spill to <store>.tmp, so a 2 GB input loads in a few hundred MB.
         con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
@@ -246,6 +249,8 @@ def load_paths(
                 f"--strict: {report.bad_records} bad record(s); first: {first.path}:{line}: {reason}",
                 hint="nothing was loaded; fix the input or load without --strict to skip bad records",
             )
+        if bounded:
+            con.execute(f"SET memory_limit = '{MERGE_MEMORY_LIMIT}'")
         _merge(con, report)
         if loaded_files:
             con.executemany(
