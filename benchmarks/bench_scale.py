@@ -144,13 +144,23 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--real", action="store_true", help="build the big store by loading generated files")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--replicate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     small = DATA_DIR / f"scale_{args.base}.duckdb"
     big = DATA_DIR / f"scale_{args.base}x{args.factor}{'_real' if args.real else ''}.duckdb"
+    if args.replicate_only:
+        replicate(small, big, args.factor)
+        return 0
     build_base(args.base, small)
-    (build_real if args.real else lambda b, s, n, f: replicate(b, s, f))(small, big, args.base, args.factor)
+    if args.real:
+        build_real(small, big, args.base, args.factor)
+    elif not big.exists():
+        # In a child process: a forked child's peak RSS starts from its parent's,
+        # so this process must stay small for the per-command figures to be true.
+        subprocess.run([sys.executable, __file__, "--replicate-only", "--base", str(args.base),
+                        "--factor", str(args.factor)], check=True)
     sizes = {small: counts(small), big: counts(big)}
     print(describe_machine())
     for s, (n, t) in sizes.items():
