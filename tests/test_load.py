@@ -356,8 +356,9 @@ def test_version_and_help():
 
 
 def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatch):
-    """Big line-delimited files are parsed by a process pool; the result must not change."""
-    from agtrace.ingest import parallel
+    """Big line-delimited files are parsed by a process pool, and Collector lines
+    by the Arrow reader (in the pool, or chunked in-process); the result must not change."""
+    from agtrace.ingest import otlp_arrow, parallel
 
     lines = []
     for t in range(40):
@@ -370,10 +371,15 @@ def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatc
     results = []
     calls = []
     real = parallel.read_lines_parallel
-    monkeypatch.setattr(parallel, "read_lines_parallel", lambda *a: calls.append(1) or real(*a))
-    for mode, min_bytes in (("seq", 1 << 40), ("par", 1)):
+    monkeypatch.setattr(parallel, "read_lines_parallel",
+                        lambda *a, **k: calls.append((k["fast"], k["pool"])) or real(*a, **k))
+    fast_chunks = []
+    real_chunk = otlp_arrow.read_chunk
+    monkeypatch.setattr(otlp_arrow, "read_chunk", lambda *a: fast_chunks.append(r := real_chunk(*a)) or r)
+    for mode, min_bytes, fast_min in (("seq", 1 << 40, 1 << 40), ("par", 1, 1 << 40), ("fast", 1 << 40, 1)):
         db = tmp_path / f"{mode}.duckdb"
         monkeypatch.setattr(parallel, "MIN_BYTES", min_bytes)
+        monkeypatch.setattr(otlp_arrow, "MIN_BYTES", fast_min)
         monkeypatch.setattr(parallel, "CHUNK_BYTES", 2000)
         monkeypatch.setenv("AGTRACE_WORKERS", "2")
         r = invoke(["load", "--db", db, f])
@@ -385,9 +391,11 @@ def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatc
             "SELECT * FROM resource_attrs ORDER BY resource_id, key",
             "SELECT * FROM traces ORDER BY trace_id",
         )])
-    assert calls == [1]  # the pool ran for the second load only
-    assert results[0] == results[1]
+    assert calls == [(True, True), (True, False)]  # pool for the second load, in-process for the third
+    assert results[0] == results[1] == results[2]
     assert len(results[0][0]) == 120
+    # the chunk with the broken line went the Python way, the others the Arrow way
+    assert sum(c is None for c in fast_chunks) == 1 and sum(c is not None for c in fast_chunks) > 3
 
 
 def test_same_ids_with_different_content_is_one_span_first_kept(tmp_path, isolated_store):

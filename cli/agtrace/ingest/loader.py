@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from agtrace.errors import InputError, StoreError
-from agtrace.ingest import formats, parallel
+from agtrace.ingest import formats, otlp_arrow, parallel
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.derive import derive_tree
 from agtrace.ingest.sink import Batch, FileStats, SpanSink
@@ -305,12 +305,15 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
                 stats.format = name
                 return "loaded" if (stats.spans or stats.bad_count) else "empty"
         size = sizes_hint(src)
-        if src.path is not None and parallel.worthwhile(size):
+        use_pool = parallel.worthwhile(size)
+        if src.path is not None and (use_pool or size >= otlp_arrow.MIN_BYTES):
             first, first_no = _first_content_line(stream)
             stream = _Prepended(first, stream)
-            if first.strip()[:1] in (b"{", b"[") and _parses(first):
+            fast = otlp_arrow.looks_like(first)
+            if first.strip()[:1] in (b"{", b"[") and (use_pool or fast) and _parses(first):
                 stream.readline()  # hand the first line over explicitly
-                any_doc = parallel.read_lines_parallel(stream.rest, first_no, first, sink, stats, seen_formats)
+                any_doc = parallel.read_lines_parallel(stream.rest, first_no, first, sink, stats, seen_formats,
+                                                       fast=fast, pool=use_pool)
                 stats.format = ", ".join(sorted(seen_formats)) or None
                 if not any_doc and not stats.bad_count:
                     return "empty"

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from agtrace.ingest import formats
+from agtrace.ingest import formats, otlp_arrow
 from agtrace.ingest.context import ReadContext
 from agtrace.ingest.sink import Batch, FileStats, SpanSink
 from agtrace.ingest.sources import parse_json
@@ -66,8 +66,16 @@ class _SigintBlocked:
         return False
 
 
-def _parse_chunk(label: str, first_line: int, lines: list[bytes]):
-    """Worker: parse one chunk of lines into a single Batch (sids from 0)."""
+def _parse_chunk(label: str, first_line: int, lines: list[bytes], fast: bool = False):
+    """Worker: parse one chunk of lines into a single Batch (sids from 0).
+
+    `fast`: the file looks like Collector output; try the Arrow reader first
+    (it hands back None for any chunk it cannot read exactly).
+    """
+    if fast:
+        done = otlp_arrow.read_chunk(label, first_line, lines)
+        if done is not None:
+            return done
     batches: list[Batch] = []
     sink = SpanSink(batches.append, first_sid=0, batch_size=1 << 60)
     stats = FileStats(label)
@@ -115,18 +123,44 @@ def _merge_stats(into: FileStats, part: FileStats) -> None:
     into.warning_count += part.warning_count - len(part.warnings)
 
 
+class _InProcess:
+    """The pool's interface, run in this process: chunked reading without workers
+    (the Arrow reader on a file too small to pay for starting a pool)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f: Future = Future()
+        f.set_result(fn(*args))
+        return f
+
+    def shutdown(self, **kwargs):
+        pass
+
+
 def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSink, stats: FileStats,
-                        seen_formats: set[str]) -> bool:
-    """Read the rest of a line-delimited stream with a process pool.
+                        seen_formats: set[str], *, fast: bool = False, pool: bool = True) -> bool:
+    """Read the rest of a line-delimited stream in chunks, with a process pool
+    unless `pool` is False; `fast` tries the Arrow reader on each chunk.
 
     `first_raw` is the first non-blank line (already consumed from `stream`),
     numbered `first_line`. Returns whether any JSON document was found.
     """
     sink.flush()
-    workers = worker_count()
+    workers = worker_count() if pool else 1
     ctx = multiprocessing.get_context("spawn")
     any_doc = False
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) if pool else _InProcess()
+    with executor as pool:
         pending: deque = deque()
 
         def collect(future) -> None:
@@ -158,13 +192,13 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
                 size += len(raw)
                 if size >= CHUNK_BYTES:
                     with _SigintBlocked():  # submit may spawn a worker
-                        pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
+                        pending.append(pool.submit(_parse_chunk, stats.path, start, lines, fast))
                     lines, size, start = [], 0, line_no + 1
                     while len(pending) > workers + 1:
                         collect(pending.popleft())
             if lines:
                 with _SigintBlocked():
-                    pending.append(pool.submit(_parse_chunk, stats.path, start, lines))
+                    pending.append(pool.submit(_parse_chunk, stats.path, start, lines, fast))
             while pending:
                 collect(pending.popleft())
         except BaseException:

@@ -364,3 +364,18 @@ def derive(name: str, attrs: dict, events: list | None = None) -> tuple:
         if v is not None and not isinstance(v, (dict, list)):
             session = str(v)
     return agent, typ, model, in_tok, out_tok, session
+
+
+def derive_keys() -> frozenset:
+    """Every attribute key `derive` reads: a span's other attributes cannot
+    change its result, so a columnar reader hands over only these."""
+    extra = {"traceloop.entity.name", "entity.1.from_agent"}
+    extra.update(k for pair in _ENTITY_KEYS for k in pair)
+    return _ALL_KEYS | extra
+
+
+# The token rules, for readers that read token counts apart from the rest.
+INPUT_TOKEN_KEYS = _INPUT_TOKEN_KEYS
+OUTPUT_TOKEN_KEYS = _OUTPUT_TOKEN_KEYS
+as_int = _as_int
+first_value = _first
