@@ -43,7 +43,7 @@ CREATE OR REPLACE TEMP TABLE stage_resource_attrs AS SELECT * FROM resource_attr
 _DROP_STAGE_SQL = """
 DROP TABLE IF EXISTS stage_spans; DROP TABLE IF EXISTS stage_attrs; DROP TABLE IF EXISTS stage_links;
 DROP TABLE IF EXISTS stage_resources; DROP TABLE IF EXISTS stage_resource_attrs;
-DROP TABLE IF EXISTS new_spans; DROP TABLE IF EXISTS touched; DROP TABLE IF EXISTS derived;
+DROP VIEW IF EXISTS new_spans; DROP TABLE IF EXISTS new_sids; DROP TABLE IF EXISTS touched; DROP TABLE IF EXISTS derived;
 """
 
 
@@ -251,7 +251,9 @@ def load_paths(
             )
         if bounded:
             con.execute(f"SET memory_limit = '{MERGE_MEMORY_LIMIT}'")
-        _merge(con, report)
+        # A memory store (-i) answers one command: clustering its attribute
+        # rows by key costs more than it saves.
+        _merge(con, report, cluster=store.path is not None)
         if loaded_files:
             con.executemany(
                 "INSERT INTO files VALUES (?, ?, ?, ?, now()::TIMESTAMP)", [list(x) for x in loaded_files]
@@ -466,20 +468,29 @@ def _exc_text(exc: BaseException) -> str:
 DERIVE_BUCKET_SPANS = 100_000
 
 
-def _merge(con, report: LoadReport) -> None:
+def _merge(con, report: LoadReport, cluster: bool = True) -> None:
     """Deduplicate staged spans, derive tree fields, insert, rebuild trace rows."""
     staged = con.execute("SELECT count(*) FROM stage_spans").fetchone()[0]
     # The first copy of each span: a grouped min(sid) over the key columns only,
-    # not a window over whole rows (which ran out of memory on 3M spans).
+    # not a window over whole rows (which ran out of memory on 3M spans). Only
+    # the sids are kept: copying whole staged rows cost seconds on big loads.
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE new_spans AS
-        SELECT *, 1 AS _rn FROM stage_spans s
+        CREATE OR REPLACE TEMP TABLE new_sids AS
+        SELECT s.sid FROM stage_spans s
         WHERE sid IN (SELECT min(sid) FROM stage_spans GROUP BY trace_id, span_id, kind, dedupe_key)
           AND NOT EXISTS (
             SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
               AND (s.dedupe_key IS NULL OR e.start_ns // 1000 = s.dedupe_key))
     """)
-    added = con.execute("SELECT count(*) FROM new_spans").fetchone()[0]
+    new_count = con.execute("SELECT count(*) FROM new_sids").fetchone()[0]
+    # Every staged span new (the usual first load): no filtering join needed.
+    everything = new_count == staged
+    if everything:
+        con.execute("CREATE OR REPLACE TEMP VIEW new_spans AS SELECT * FROM stage_spans")
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW new_spans AS "
+                    "SELECT * FROM stage_spans WHERE sid IN (SELECT sid FROM new_sids)")
+    added = new_count
     report.spans_added = added
     report.duplicates = staged - added
     if report.duplicates:
@@ -526,7 +537,7 @@ def _merge(con, report: LoadReport) -> None:
     report.parent_cycles = 0
     for bucket in range(buckets):
         report.parent_cycles += _derive_bucket(con, bucket, buckets)
-    _insert_derived(con)
+    _insert_derived(con, everything, cluster)
     rebuild_traces(con)
 
 
@@ -561,11 +572,11 @@ def _derive_bucket(con, bucket: int, buckets: int) -> int:
     return cycles
 
 
-def _insert_derived(con) -> None:
+def _insert_derived(con, everything: bool, cluster: bool = True) -> None:
     """Insert the new spans with their tree fields, update the old ones, add attrs and links."""
     con.execute("""
         INSERT INTO spans BY NAME
-        SELECT n.* EXCLUDE (_rn, dedupe_key), n.end_ns - n.start_ns AS duration_ns,
+        SELECT n.* EXCLUDE (dedupe_key), n.end_ns - n.start_ns AS duration_ns,
                d.depth, d.is_root, d.agent, d.parent_sid
         FROM new_spans n JOIN derived d ON d.sid = n.sid
     """)
@@ -575,9 +586,15 @@ def _insert_derived(con) -> None:
     """)
     # Key order clusters each key's rows into few row groups, so the zone maps
     # let a filter or group-by on one key skip the rest of the table.
-    con.execute("INSERT INTO attrs SELECT a.* FROM stage_attrs a WHERE a.sid IN (SELECT sid FROM new_spans) "
-                "ORDER BY a.key, a.sid")
-    con.execute("INSERT INTO links SELECT l.* FROM stage_links l WHERE l.sid IN (SELECT sid FROM new_spans)")
+    if everything and not cluster:
+        con.execute("INSERT INTO attrs SELECT * FROM stage_attrs")
+    elif everything:
+        con.execute("INSERT INTO attrs SELECT * FROM stage_attrs ORDER BY key, sid")
+        con.execute("INSERT INTO links SELECT * FROM stage_links")
+    else:
+        con.execute("INSERT INTO attrs SELECT * FROM stage_attrs WHERE sid IN (SELECT sid FROM new_sids) "
+                    "ORDER BY key, sid")
+        con.execute("INSERT INTO links SELECT * FROM stage_links WHERE sid IN (SELECT sid FROM new_sids)")
 
 
 def rebuild_traces(con) -> None:
