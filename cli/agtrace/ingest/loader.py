@@ -588,6 +588,7 @@ def _insert_derived(con, everything: bool, cluster: bool = True) -> None:
     # let a filter or group-by on one key skip the rest of the table.
     if everything and not cluster:
         con.execute("INSERT INTO attrs SELECT * FROM stage_attrs")
+        con.execute("INSERT INTO links SELECT * FROM stage_links")
     elif everything:
         con.execute("INSERT INTO attrs SELECT * FROM stage_attrs ORDER BY key, sid")
         con.execute("INSERT INTO links SELECT * FROM stage_links")
