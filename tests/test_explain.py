@@ -575,3 +575,37 @@ def test_sample_summary_of_a_complaint(samples):
         ("classify", "triage_agent"), ("delegate", "triage_agent"), ("delegate", "technical_agent"),
         ("escalate", "technical_agent")]
     assert s["trace_outcome"]["error_count"] == 2
+
+
+# -- an agent span is its own scope ---------------------------------------------------------
+
+TD = "d4" * 16
+
+
+def test_agent_span_tools_are_its_own_not_its_callers(tmp_path):
+    """Explaining a nested agent span lists the tools that agent called, not its caller's."""
+    spans = [
+        _span(TD, "00000000000000d1", "orchestrator_agent.invoke", 0, 10, attrs={"agent_name": "orchestrator_agent"}),
+        _span(TD, "00000000000000d2", "tool.plan", 0.1, 0.5, "00000000000000d1", {"tool.name": "plan"}),
+        _span(TD, "00000000000000d3", "research_agent.invoke", 1, 5, "00000000000000d1",
+              {"agent_name": "research_agent"}),
+        _span(TD, "00000000000000d4", "tool.web_search", 1.5, 2.5, "00000000000000d3",
+              {"tool.name": "web_search", "result_count": 7}),
+        _span(TD, "00000000000000d5", "reasoning_iteration_1", 2.5, 3, "00000000000000d3",
+              {"iteration": 1, "reasoning": "Enough sources."}),
+        # the caller's work after the nested agent: never the nested agent's
+        _span(TD, "00000000000000d6", "tool.summarise", 6, 7, "00000000000000d1", {"tool.name": "summarise"}),
+    ]
+    path = tmp_path / "nested.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in spans))
+    r = invoke(["explain", "-i", path, TD[:8], "00000000000000d3", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    ex = json.loads(r.stdout)
+    assert ex["decision"]["agent_span_id"] == "00000000000000d3"
+    assert [(t["tool"], t["result_count"]) for t in ex["tools_before"]] == [("web_search", 7)]
+    assert [i["iteration"] for i in ex["reasoning_iterations"]] == [1]
+    r = invoke(["explain", "-i", path, TD[:8], "00000000000000d3"])
+    assert "\nTools research_agent called in this invocation  (1)\n  tool.web_search  1.00 s  7 results  +1.500s\n" in r.stdout
+    # a decision-less tool span keeps the agent it runs in as its scope
+    r = invoke(["explain", "-i", path, TD[:8], "00000000000000d6", "--format", "json"])
+    assert [t["tool"] for t in json.loads(r.stdout)["tools_before"]] == ["plan"]

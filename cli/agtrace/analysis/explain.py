@@ -415,7 +415,15 @@ def _other_attributes(s: Span) -> dict:
 
 
 def _agent_scope(tv: TraceView, s: Span) -> Span | None:
-    """The nearest agent span above `s` (the deciding agent's invocation)."""
+    """The agent invocation `s` belongs to: `s` itself when it is an agent span,
+    else the nearest agent span above it (the deciding agent's invocation).
+
+    An agent span is its own scope, not its caller's: explaining
+    ``billing_agent.invoke`` is about billing_agent's work, and the agent that
+    delegated to it is another agent (its tools are not billing_agent's).
+    """
+    if s.type == "agent":
+        return s
     path, _ = tv.ancestors(s)
     for p in reversed(path):
         if p.type == "agent" or p.own_agent:
@@ -642,17 +650,37 @@ def _result_count(s: Span):
     return _int_if_integral(v)
 
 
+def reference_ns(d: Span) -> int | None:
+    """The moment "before" is measured against for `d`.
+
+    A decision (or any span that is not an agent span) is judged by what was
+    known when it started. An agent span is its own scope (see `_agent_scope`):
+    its tools run inside it, after it started, so for it "before" means before
+    it ended - the work the agent did during its invocation.
+    """
+    if d.type == "agent":
+        return d.end_ns if d.end_ns is not None else d.start_ns
+    return d.start_ns
+
+
 def tools_before(tv: TraceView, d: Span, scope: Span | None) -> list[dict]:
-    """Tool and retrieval calls of the deciding agent that ended before the decision started."""
+    """Tool and retrieval calls of the deciding agent that ended before the decision started.
+
+    The deciding agent's calls are those of its own invocation (`scope`, nested
+    agent spans excluded) and any other span acting for the same agent. For an
+    agent span `d`, the scope is `d` itself and the cut-off its end
+    (`reference_ns`): the tools that agent called itself, never its caller's.
+    """
     in_scope = tv.own_ids(scope)
+    cutoff = reference_ns(d)
     out = []
     for s in tv.spans:
-        if s.type not in ("tool", "retrieval") or d.start_ns is None:
+        if s.type not in ("tool", "retrieval") or cutoff is None:
             continue
         if not ((d.agent and s.agent == d.agent) or s.span_id in in_scope):
             continue
         end = s.end_ns if s.end_ns is not None else s.start_ns
-        if end is None or end > d.start_ns:
+        if end is None or end > cutoff:
             continue
         e = span_ref(s, tv.start_ns)
         e.update({"tool": _tool_name(s), "result_count": _result_count(s)})
@@ -661,8 +689,10 @@ def tools_before(tv: TraceView, d: Span, scope: Span | None) -> list[dict]:
 
 
 def reasoning_iterations(tv: TraceView, d: Span, scope: Span | None) -> list[dict]:
-    """`reasoning_iteration_N` spans of the deciding agent that started before the decision."""
+    """`reasoning_iteration_N` spans of the deciding agent that started before the decision
+    (before an agent span's end, as for `tools_before`)."""
     in_scope = tv.own_ids(scope)
+    cutoff = reference_ns(d)
     out = []
     for s in tv.spans:
         m = _ITERATION_RE.match(s.name)
@@ -670,7 +700,7 @@ def reasoning_iterations(tv: TraceView, d: Span, scope: Span | None) -> list[dic
             continue
         if not ((d.agent and s.agent == d.agent) or s.span_id in in_scope):
             continue
-        if d.start_ns is not None and s.start_ns is not None and s.start_ns >= d.start_ns:
+        if cutoff is not None and s.start_ns is not None and s.start_ns >= cutoff:
             continue
         e = span_ref(s, tv.start_ns)
         it = _number(s.attrs.get("iteration"))

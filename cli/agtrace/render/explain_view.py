@@ -199,9 +199,12 @@ def _chain(doc: Doc, ex: dict) -> None:
 def _tools(doc: Doc, ex: dict) -> None:
     agent = ex["decision"].get("agent") or "the deciding agent"
     tools = ex["tools_before"]
-    _heading(doc, f"Tools {agent} called before deciding", str(len(tools)) if tools else None)
+    # An agent span is its own scope: its tools are the ones it called before it ended.
+    own = ex["decision"].get("type") == "agent"
+    heading = f"Tools {agent} called in this invocation" if own else f"Tools {agent} called before deciding"
+    _heading(doc, heading, str(len(tools)) if tools else None)
     if not tools:
-        doc.line(1, (f"no tool calls by {agent} before the decision", "dim"))
+        doc.line(1, (f"no tool calls by {agent} " + ("in this invocation" if own else "before the decision"), "dim"))
         return
     names = [t["name"] for t in tools]
     durs = [fmt_ms(t.get("duration_ms")) for t in tools]
