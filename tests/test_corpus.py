@@ -270,7 +270,7 @@ def test_file_contents_never_become_sql(tmp_path):
         == [[texts[0], texts[2], texts[5], texts[3]]]
     assert sorted(r[0] for r in _rows(db, "SELECT agent FROM spans WHERE agent IS NOT NULL")) == sorted(texts)
     assert _rows(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1") == [
-        [t] for t in sorted(["attrs", "files", "links", "meta", "resource_attrs", "resources", "spans", "traces"])]
+        [t] for t in sorted(["attrs", "file_stats", "files", "links", "meta", "resource_attrs", "resources", "spans", "traces"])]
     assert _rows(db, "SELECT count(*) FROM duckdb_databases() WHERE NOT internal") == [[1]]
     assert not pwned.exists()
     # The commands that read it back show it as data.

@@ -31,7 +31,7 @@ import duckdb
 
 from agtrace.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "agtrace.duckdb"
 ENV_DB = "AGTRACE_DB"
 ENV_LOCK_TIMEOUT = "AGTRACE_LOCK_TIMEOUT"
@@ -48,6 +48,7 @@ CREATE TABLE meta (key VARCHAR, value VARCHAR);
 CREATE TABLE files (
     content_hash VARCHAR, path VARCHAR, size BIGINT, spans BIGINT, loaded_at TIMESTAMP
 );
+CREATE TABLE file_stats (path VARCHAR, size BIGINT, mtime_ns BIGINT, content_hash VARCHAR);
 CREATE TABLE resources (resource_id VARCHAR, service VARCHAR, attributes JSON);
 CREATE TABLE resource_attrs (
     resource_id VARCHAR, key VARCHAR, idx INTEGER, vtype VARCHAR, str_val VARCHAR, num_val DOUBLE
@@ -77,10 +78,16 @@ CREATE TABLE traces (
 );
 """
 
-# Migrations from version N to N+1, as small named functions. Version 1 is the
-# first released schema, so the table is empty; a store from a newer agtrace is
-# refused rather than misread.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+# Migrations from version N to N+1, as small named functions, run by the first
+# writing command (`load`) inside one transaction; read-only commands ask for
+# that load. A store from a newer agtrace is refused rather than misread.
+def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 2 remembers where a loaded file lives, its size and modification
+    time, so loading it again answers "already loaded" without reading it."""
+    con.execute("CREATE TABLE file_stats (path VARCHAR, size BIGINT, mtime_ns BIGINT, content_hash VARCHAR)")
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _v1_to_v2}
 
 
 def resolve_db_path(db: str | os.PathLike | None) -> Path:
@@ -192,7 +199,11 @@ class Store:
                 ) from None
         _configure(con)
         store = cls(con, p, read_only)
-        store._check_schema()
+        try:
+            store._check_schema()
+        except BaseException:
+            con.close()  # a refused store must not stay open in this process
+            raise
         return store
 
     def _check_schema(self) -> None:

@@ -20,13 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from agtrace.errors import InputError, StoreError
-from agtrace.ingest import formats, otlp_arrow, parallel
-from agtrace.ingest.context import ReadContext
-from agtrace.ingest.derive import derive_tree
-from agtrace.ingest.sink import Batch, FileStats, SpanSink
 from agtrace.ingest.sources import BadDocument, Source, expand_paths, iter_documents, open_binary
 from agtrace.store import Store
 
@@ -130,6 +124,17 @@ class _ProgressReader(io.RawIOBase):
         return n
 
 
+def _file_stat(src: Source) -> tuple[str, int, int] | None:
+    """(absolute path, size, mtime in ns) of a named file, for the re-load shortcut."""
+    if src.path is None:
+        return None
+    try:
+        st = src.path.stat()
+        return str(src.path.resolve()), st.st_size, st.st_mtime_ns
+    except OSError:
+        return None
+
+
 def _hash_source(src: Source, data: bytes | None) -> tuple[str, int]:
     h = hashlib.sha256()
     if data is not None:
@@ -172,7 +177,7 @@ def load_paths(
         con.execute(_STAGE_SQL)
         first_sid = con.execute("SELECT coalesce(max(sid), 0) + 1 FROM spans").fetchone()[0]
 
-        def on_batch(batch: Batch) -> None:
+        def on_batch(batch) -> None:
             for table, name in ((batch.spans, "stage_spans"), (batch.attrs, "stage_attrs"),
                                 (batch.links, "stage_links"), (batch.resources, "stage_resources"),
                                 (batch.resource_attrs, "stage_resource_attrs")):
@@ -182,8 +187,13 @@ def load_paths(
                     # every batch in memory (2.6 GB for a 0.5 GB file).
                     con.from_arrow(table).insert_into(name)
 
-        sink = SpanSink(on_batch, first_sid=first_sid, batch_size=batch_size)
+        sink = None  # made when a file needs reading (see below)
         known_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
+        # A file at the same path with the same size and modification time as
+        # when it was loaded is not read again (hashing 500 MB takes 0.4 s).
+        known_stats = {(p, sz, mt): h for p, sz, mt, h in con.execute(
+            "SELECT path, size, mtime_ns, content_hash FROM file_stats").fetchall()}
+        new_stats: dict[tuple[str, int, int], str] = {}
         loaded_files: list[tuple[str, str, int, int]] = []
         total_bytes = 0
         sizes = {}
@@ -207,11 +217,23 @@ def load_paths(
             if src.path is None:
                 data = stdin_data if stdin_data is not None else open_binary(src)[0].read()
                 stdin_data = data
-            digest, size = _hash_source(src, data)
+            fstat = _file_stat(src)
+            digest = known_stats.get(fstat) if fstat is not None else None
+            if digest is None or digest not in known_hashes:
+                digest, size = _hash_source(src, data)
+            if fstat is not None and fstat not in known_stats:
+                new_stats[fstat] = digest
             if digest in known_hashes:
                 report.files.append(FileReport(src.label, "already loaded", None, 0, 0, [], 0, [], 0))
                 advance(sizes.get(src.label, 0))
                 continue
+            if sink is None:
+                # The readers (and pyarrow, 0.3 s of start-up) are imported only
+                # when a file is read: re-loading loaded files stays quick.
+                from agtrace.ingest import formats
+                from agtrace.ingest.sink import FileStats, SpanSink
+
+                sink = SpanSink(on_batch, first_sid=first_sid, batch_size=batch_size)
             stats = FileStats(src.label)
             sink.stats = stats
             status = _read_source(src, data, sink, stats, advance)
@@ -241,7 +263,8 @@ def load_paths(
             report.bad_records += stats.bad_count
             report.warnings += stats.warning_count
             report.other_signals += stats.other_signals
-        sink.flush()
+        if sink is not None:
+            sink.flush()
         if strict and report.bad_records:
             first = next(f for f in report.files if f.bad_records)
             line, reason = first.bad[0]
@@ -258,6 +281,11 @@ def load_paths(
             con.executemany(
                 "INSERT INTO files VALUES (?, ?, ?, ?, now()::TIMESTAMP)", [list(x) for x in loaded_files]
             )
+        stored = {d for d, *_ in loaded_files} | {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
+        remember = [[p, sz, mt, h] for (p, sz, mt), h in new_stats.items() if h in stored]
+        if remember:
+            con.executemany("DELETE FROM file_stats WHERE path = ?", [[r[0]] for r in remember])
+            con.executemany("INSERT INTO file_stats VALUES (?, ?, ?, ?)", remember)
         con.execute(_DROP_STAGE_SQL)
         con.execute("COMMIT")
     except BaseException as exc:
@@ -282,8 +310,11 @@ READER_SLIPS = (TypeError, AttributeError, KeyError, IndexError, ValueError, Rec
 UNREADABLE = "record not readable"
 
 
-def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileStats, advance) -> str:
-    """Read one source into the sink; returns its status word."""
+def _read_source(src: Source, data: bytes | None, sink, stats, advance) -> str:
+    """Read one source into the SpanSink; returns its status word."""
+    from agtrace.ingest import formats, otlp_arrow, parallel
+    from agtrace.ingest.context import ReadContext
+
     try:
         if data is not None:
             stream, _ = open_binary(src, data)
@@ -362,7 +393,7 @@ def _read_source(src: Source, data: bytes | None, sink: SpanSink, stats: FileSta
 _SHAPE_REASONS = ("JSON value in no known", "array element in no known", "nested array in no known")
 
 
-def _broken_json(src: Source, data: bytes | None, stats: FileStats) -> bool:
+def _broken_json(src: Source, data: bytes | None, stats) -> bool:
     """Whether a file in no known format is JSON that failed to parse.
 
     Such a file is most likely a damaged export (cut short, corrupted), unlike
@@ -543,6 +574,10 @@ def _merge(con, report: LoadReport, cluster: bool = True) -> None:
 
 def _derive_bucket(con, bucket: int, buckets: int) -> int:
     """Derive the traces with hash(trace_id) % buckets = bucket into `derived`; returns cycles broken."""
+    import pyarrow as pa
+
+    from agtrace.ingest.derive import derive_tree
+
     tree = con.sql("""
         SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, parent_sid, 0 AS is_new
         FROM spans WHERE trace_id IN (SELECT trace_id FROM touched) AND hash(trace_id) % $1 = $2
