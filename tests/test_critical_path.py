@@ -63,6 +63,20 @@ def test_market_research_example():
     assert fan.idle_ns == 30 * MS
 
 
+def test_wait_branch_is_not_work_in_a_fanouts_parallelism():
+    """A sync span waiting for the branches is a branch of the fan-out, never its work."""
+    spans = MARKET + [sp("sync.wait_for_research", "orch", 5, 60)]
+    (fan,) = analyze_trace(spans, trace_id="t1").primary.fanouts
+    assert fan.critical_span_id == "a2"  # the wait never takes the blame
+    assert [b.span_id for b in fan.branches if b.wait] == ["sync.wait_for_research"]
+    assert fan.busy_ns == 135 * MS  # a1 35 + a2 55 + a3 45; the 55 ms of waiting left out
+    assert fan.parallelism == pytest.approx(135 / 55)
+    # flagged by attribute rather than by name: the same
+    spans = MARKET + [sp("barrier_less_name", "orch", 5, 60, attributes={"sync_point": True})]
+    (fan,) = analyze_trace(spans, trace_id="t1").primary.fanouts
+    assert fan.busy_ns == 135 * MS
+
+
 def test_market_research_json_shape():
     d = analyze_trace(MARKET, trace_id="t1").to_dict()
     assert d["trace_id"] == "t1" and d["duration_ms"] == 100.0 and d["async_mode"] == "truncate"
@@ -462,7 +476,11 @@ def test_sections_tile_every_root_and_match_the_reference(spans, mode):
         expected = reference_walk(spans, rp.span_id, mode)
         assert [(s.span_id, s.start_ns, s.end_ns) for s in reversed(secs)] == expected
         for f in rp.fanouts:
-            assert f.parallelism > 1 and all(b.slack_ns >= 0 for b in f.branches)
+            assert all(b.slack_ns >= 0 for b in f.branches)
+            # work excludes the wait/sync branches; without them, overlap means > 1
+            assert f.busy_ns == sum(b.end_ns - b.start_ns for b in f.branches if not b.wait)
+            if not any(b.wait for b in f.branches):
+                assert f.parallelism > 1
     # every span is accounted for: analysed, excluded, or named in a problem
     roots = {rp.span_id for rp in analysed}
     assert len(roots) + len(r.excluded) >= 1

@@ -214,7 +214,12 @@ class Branch:
 
 @dataclass(frozen=True, slots=True)
 class FanOut:
-    """Children of `span_id` that ran in parallel, joined when the last one ended."""
+    """Children of `span_id` that ran in parallel, joined when the last one ended.
+
+    `busy_ns` is the work of the branches: wait/sync branches (`Branch.wait`,
+    `is_wait_span`) are left out of it, so `parallelism` (busy / wall) counts
+    only the branches that did something.
+    """
 
     span_id: str
     name: str | None
@@ -766,8 +771,11 @@ def fanouts(cl: Clipped, cols: TraceColumns, on_path: Mapping[int, Any]) -> list
                        0 if (c == crit or c in on_path) else gend - ce[c], c in on_path, waits[c])
                 for c in g
             ])
+            # Work is what the branches did: a wait/sync branch (the same
+            # classification the tie-break above uses) only waited for the
+            # others, so its time is not work and does not raise parallelism.
             out.append(FanOut(ids[p], names[p], agents[p] if agents else None, p in on_path, gstart, gend,
-                              sum([ce[c] - cs[c] for c in g]), ids[crit], branches))
+                              sum([ce[c] - cs[c] for c in g if not waits[c]]), ids[crit], branches))
     return out
 
 
