@@ -130,11 +130,19 @@ def _not_one_cell(s: str) -> bool:
     return _maybe_not_one(s) is not None
 
 
+_CELLS: dict[str, int] = {}  # non-ASCII strings measured (glyphs, guides and names repeat)
+
+
 def cell_len(s: str) -> int:
     """Terminal cells taken by `s` (wide CJK/emoji count 2, combining marks 0)."""
-    if s.isascii() or not _not_one_cell(s):
+    if s.isascii():
         return len(s)
-    return sum(_char_width(c) for c in s)
+    n = _CELLS.get(s)
+    if n is None:
+        n = len(s) if not _not_one_cell(s) else sum(_char_width(c) for c in s)
+        if len(_CELLS) < 50_000:
+            _CELLS[s] = n
+    return n
 
 
 def fit(s: str, width: int) -> str:
