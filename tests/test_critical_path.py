@@ -278,7 +278,7 @@ def test_failures_are_reported_not_silent():
 
 def test_duplicate_span_ids_are_reported():
     r = analyze_trace([sp("R", None, 0, 10), sp("c", "R", 2, 4), sp("c", "R", 5, 9)])
-    assert r.problems == ["span id c occurs 2 times; children attach to the first"]
+    assert r.problems == ["span id c occurs 2 times; children attach to the earliest"]
     assert walk_order(r.primary) == ["R 9-10", "c 5-9", "R 4-5", "c 2-4", "R 0-2"]
 
 

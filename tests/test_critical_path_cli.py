@@ -518,3 +518,57 @@ def test_big_and_small_trace_fetches_agree(mr_db, monkeypatch):
     monkeypatch.setattr(bn, "SMALL_TRACE", 0)
     assert ok("critical-path", "--db", mr_db, MR1, "--format", "json", "--what-if", SENTIMENT_EXPR,
               "--speedup", "2") == small
+
+
+# -- Zipkin shared ids: the same tree as `agtrace show` ----------------------------------
+
+ZK_TRACE = "8ce82b2e9ed820ba"
+ZK_US = 1_705_312_800_000_000
+
+
+def _zspan(sid, name, ts, dur, parent=None, kind=None, service="svc", **extra):
+    d = {"traceId": ZK_TRACE, "id": sid, "name": name, "timestamp": ZK_US + ts, "duration": dur,
+         "localEndpoint": {"serviceName": service}}
+    if parent:
+        d["parentId"] = parent
+    if kind:
+        d["kind"] = kind
+    d.update(extra)
+    return d
+
+
+def test_zipkin_shared_id_attaches_children_by_the_rule_show_uses(tmp_path):
+    """A client and a server half share id ...02: the server half runs inside the client, the
+    id's children inside the server half; `show` and `critical-path` agree (analysis.spanids)."""
+    path = tmp_path / "zipkin.json"
+    path.write_text(json.dumps([
+        _zspan("0000000000000001", "get /login", 0, 10_000, kind="SERVER", service="gateway"),
+        _zspan("0000000000000002", "post /token", 100, 5_000, "0000000000000001", "CLIENT", "gateway"),
+        _zspan("0000000000000002", "handle /token", 300, 4_000, "0000000000000001", "SERVER", "auth", shared=True),
+        _zspan("0000000000000003", "select-user", 400, 3_000, "0000000000000002", "CLIENT", "auth"),
+    ]))
+    r = invoke(["critical-path", "-i", path, ZK_TRACE, "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    # no fan-out: the server half is not a sibling running beside its own client call
+    assert doc["fanouts"] == [] and doc["problems"] == []
+    assert [(s["name"], s["start_ms"], s["end_ms"]) for s in doc["sections"]] == [
+        ("get /login", 0.0, 0.1), ("post /token", 0.1, 0.3), ("handle /token", 0.3, 0.4),
+        ("select-user", 0.4, 3.4), ("handle /token", 3.4, 4.3), ("post /token", 4.3, 5.1),
+        ("get /login", 5.1, 10.0)]
+    r = invoke(["show", "-i", path, ZK_TRACE, "--format", "csv"])
+    assert [(row.split(",")[2], row.split(",")[3], row.split(",")[-1]) for row in r.stdout.splitlines()[1:]] == [
+        ("0", "get /login", "true"), ("1", "post /token", "true"), ("2", "handle /token", "true"),
+        ("3", "select-user", "true")]
+
+
+def test_shared_id_rule_is_one_helper():
+    from agtrace.analysis.spanids import shared_id_links
+
+    ids = ["r", "s", "s", "k", "d", "d"]
+    kinds = ["server", "client", "server", None, None, None]
+    starts = [0, 10, 12, 20, 65, 60]
+    index, up, problems = shared_id_links(ids, kinds, starts)
+    assert (index["s"], index["d"], up) == (2, 5, {2: 1})  # server half; earliest by start
+    assert problems == ["span id d occurs 2 times; children attach to the earliest"]
+    assert shared_id_links(["a", "b"], None, [0, 1]) == ({"a": 0, "b": 1}, {}, [])

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Any
 
+from agtrace.analysis.spanids import shared_id_links
+
 ASYNC_MODES = ("truncate", "exclude")
 DEFAULT_ASYNC_MODE = "truncate"
 SKEW_TOLERANCE_NS = 1_000_000
@@ -454,18 +456,10 @@ class Tree:
         ids, parents = cols.ids, cols.parents
         n = len(ids)
         self.problems: list[str] = []
-        index = {sid: i for i, sid in enumerate(ids)}
-        if len(index) != n:
-            index = {}
-            dups: dict[str, int] = {}
-            for i in range(n - 1, -1, -1):
-                sid = ids[i]
-                if sid in index:
-                    dups[sid] = dups.get(sid, 1) + 1
-                index[sid] = i  # the first occurrence wins
-            for sid, count in sorted(dups.items()):
-                self.problems.append(
-                    f"span id {sid} occurs {count} times; children attach to the first")
+        # Shared ids (Zipkin client/server halves) follow the one rule of
+        # analysis.spanids, the rule `agtrace show` draws its tree by.
+        index, up, problems = shared_id_links(ids, cols.kinds, cols.starts, cols.bad)
+        self.problems.extend(problems)
         self.index = index
         get = index.get
         pidx = [-1] * n
@@ -473,6 +467,8 @@ class Tree:
         roots: list[int] = []
         for i, p in enumerate(parents):
             j = -1 if p is None else get(p, -1)
+            if up and i in up:
+                j = up[i]
             if j < 0:
                 roots.append(i)
                 continue

@@ -11,10 +11,11 @@ all of it, so nothing is ever dropped:
   share one placeholder; several roots are all kept, ordered by start;
 * a cycle in the parent links is broken at its earliest span (start, then
   id), which becomes a top-level node and is reported in `problems`;
-* duplicate span ids: children attach to the first (earliest) span with the
-  id; a Zipkin-style server half sharing its client's id becomes that
-  client's child, and spans naming the shared id hang under the server half
-  (as the loader's depth derivation does);
+* duplicate span ids (`analysis.spanids`, the rule the critical path uses
+  too): a Zipkin-style server half sharing its client's id becomes that
+  client's child, and spans naming the shared id hang under the earliest
+  server half, else the earliest span with the id (as the loader's depth
+  derivation does);
 * every walk is a loop over an explicit stack (a trace can be 10,000 levels
   deep or 50,000 spans wide).
 
@@ -27,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
+
+from agtrace.analysis.spanids import shared_id_links
 
 GUIDE_PIPE = "│  "
 GUIDE_BLANK = "   "
@@ -129,37 +132,19 @@ def build_tree(spans: Sequence[Any]) -> TraceTree:
     """Build the display tree of one trace's spans (see the module docstring)."""
     nodes = [Node(s, s.span_id, s.start_ns, s.end_ns) for s in spans]
     problems: list[str] = []
-    # Index: the earliest span with an id wins, a server half first (spans
-    # naming a Zipkin shared id as parent ran inside the server).
-    index: dict[str, Node] = {}
-    dup_ids: dict[str, list[Node]] = {}
-    for n in nodes:
-        cur = index.get(n.span_id)
-        if cur is None:
-            index[n.span_id] = n
-        else:
-            dup_ids.setdefault(n.span_id, [cur]).append(n)
-    clients: dict[str, Node] = {}
-    for sid, same in sorted(dup_ids.items()):
-        same.sort(key=_order_key)
-        servers = [m for m in same if m.span.kind == "server"]
-        index[sid] = servers[0] if servers else same[0]
-        c = next((m for m in same if m.span.kind == "client"), None)
-        if c is not None:
-            clients[sid] = c
-        if not (c is not None and len(same) == 2 and servers):
-            problems.append(f"span id {sid} occurs {len(same)} times; children attach to the "
-                            f"{'server half' if servers else 'earliest'}")
+    # Spans sharing an id (Zipkin client/server halves): the rule every tree
+    # of agtrace follows (analysis.spanids), so the critical path marks the
+    # same spans this tree shows.
+    pos, up, problems = shared_id_links([n.span_id for n in nodes], [n.span.kind for n in nodes],
+                                        [n.start_ns for n in nodes])
+    index: dict[str, Node] = {sid: nodes[i] for sid, i in pos.items()}
 
     placeholders: dict[str, Node] = {}
     roots: list[Node] = []
-    for n in nodes:
+    for i, n in enumerate(nodes):
         s = n.span
-        parent = None
-        if s.kind == "server" and n.span_id in dup_ids:
-            c = clients.get(n.span_id)
-            if c is not None and c is not n:
-                parent = c
+        u = up.get(i) if up else None
+        parent = nodes[u] if u is not None else None
         pid = s.parent_span_id
         if parent is None and pid:
             parent = index.get(pid)
