@@ -294,9 +294,9 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         raise _NotPlain from None
     _require(start.null_count == 0 and end.null_count == 0)
     _require(_all(pc.greater_equal(start, 0)) and _all(pc.greater_equal(end, start)))
-    # the strings Python's int() reads the same way
-    _require(_all(pc.match_substring_regex(pc.struct_field(spans, "startTimeUnixNano"), "^[0-9]+$")))
-    _require(_all(pc.match_substring_regex(pc.struct_field(spans, "endTimeUnixNano"), "^[0-9]+$")))
+    # digits only: Arrow's cast also reads "0x10", which Python's int() refuses
+    _require(_all(pc.utf8_is_digit(pc.struct_field(spans, "startTimeUnixNano"))))
+    _require(_all(pc.utf8_is_digit(pc.struct_field(spans, "endTimeUnixNano"))))
     kind_num = pc.struct_field(spans, "kind")
     kind_ok = pc.and_kleene(pc.greater_equal(kind_num, 0), pc.less_equal(kind_num, 5))
     kind = pc.take(_KIND_NAMES, pc.if_else(pc.fill_null(kind_ok, False), kind_num, 0))
@@ -333,8 +333,12 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
     # attributes: typed rows, JSON text, the values the semantics read
     attr_lists = pc.struct_field(spans, "attributes")
     a_parent, a_key, a_vals, a_elems = _check_kvs(attr_lists)
+    # Keys repeat: encode them once, escape each distinct key once, and find
+    # duplicate keys within a span as duplicate (span, key code) integers.
+    key_codes = pc.dictionary_encode(a_key)
     if len(a_key):
-        pair = pc.binary_join_element_wise(pc.cast(a_parent, _S), a_key, "\x00")
+        codes = pc.cast(key_codes.indices, pa.int64())
+        pair = pc.add(pc.multiply(a_parent, len(key_codes.dictionary)), codes)
         _require(pc.count_distinct(pair).as_py() == len(a_key))  # duplicate keys: Python's dict rules
     array_json = None
     elem_rows = None
@@ -353,7 +357,8 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         elem_rows = (pc.take(a_parent, elem_parent), pc.take(a_key, elem_parent), e_idx, ev_type, ev_str, ev_num)
         empty = pc.and_(pc.is_valid(arrays), pc.equal(elem_len, 0))
     attr_json = a_vals.json_texts(array_json)
-    frag = pc.binary_join_element_wise(_json_strings(a_key), attr_json, ":")
+    key_json = pc.take(_json_strings(key_codes.dictionary), key_codes.indices)
+    frag = pc.binary_join_element_wise(key_json, attr_json, ":")
     attr_offsets = _offsets(_lengths(attr_lists))
     per_span = pa.ListArray.from_arrays(attr_offsets, frag)
     attributes = pc.binary_join_element_wise("{", pc.binary_join(per_span, ","), "}", "")
