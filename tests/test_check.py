@@ -682,10 +682,39 @@ def test_json_output(fx_db, tmp_path):
         "name": "no errors", "verdict": "fail", "value": 1, "op": "==", "bound": 0, "expect": "count == 0",
         "measure": "count", "field": None, "where": "status = error", "of": None, "scope": "span",
         "severity": "error", "if_empty": "pass", "description": None, "source": f"{rules}:2",
-        "file": str(rules), "line": 2, "detail": {}, "note": None,
+        "file": str(rules), "line": 2, "detail": {}, "note": None, "unknown_fields": [],
     }
     assert (out["rules"][1]["verdict"], out["rules"][1]["value"]) == ("warn", 0.65)
     assert (out["rules"][2]["verdict"], out["rules"][2]["value"], out["rules"][2]["bound"]) == ("pass", 195, 1000)
+
+
+def test_unknown_field_is_a_warning_or_with_strict_a_failure(fx_db, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "typo"\nwhere = \'decison_type = "approve"\'\nexpect = "count == 0"\n\n'
+                     '[[rule]]\nname = "fine"\nexpect = "max(decision_confidence) <= 1"\n')
+    r = invoke(["check", rules, "--db", fx_db, "-e", "avg(span.decision_confidense) < 1"])
+    assert r.exit_code == 0  # a typo is reported, not failed, by default
+    assert r.stderr == (
+        f'warning: {rules}:2: rule "typo": no span has the field \'decison_type\' (did you mean decision_type?)\n'
+        'warning: --expect: rule "avg(span.decision_confidense) < 1": no span has the field '
+        "'span.decision_confidense' (did you mean decision_confidence?)\n")
+    code, out = check_json(fx_db, extra=[rules])
+    assert code == 0
+    assert [r["unknown_fields"] for r in out["rules"]] == [
+        [{"field": "decison_type", "did_you_mean": "decision_type"}], []]
+    # a key nothing resembles: no suggestion
+    code, out = check_json(fx_db, "count(zzqx_flag = 1) == 0")
+    assert out["rules"][0]["unknown_fields"] == [{"field": "zzqx_flag", "did_you_mean": None}]
+    junit = tmp_path / "j.xml"
+    r = invoke(["check", rules, "--db", fx_db, "--strict", "--junit", junit])
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[1:3] == ["FAIL    typo  count == 0                     0 spans",
+                                          "PASS    fine  max(decision_confidence) <= 1  0.9 (6 values)"]
+    assert r.stderr.endswith("(did you mean decision_type?) (--strict: the rule fails)\n")
+    case = ET.parse(junit).getroot().find("testsuite").findall("testcase")[0]
+    assert case.find("failure").get("message") == (
+        "count == 0: measured 0 spans; no span has the field 'decison_type' (did you mean decision_type?)")
+    assert "warning: no span has the field 'decison_type' (did you mean decision_type?)\n" in case.find("system-out").text
 
 
 def test_csv_output(fx_db):

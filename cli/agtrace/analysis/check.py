@@ -556,6 +556,7 @@ class RuleResult:
     detail: dict = field(default_factory=dict)
     note: str | None = None
     seconds: float = 0.0
+    unknown_fields: list["UnknownField"] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -586,7 +587,10 @@ class RuleResult:
 
     def message(self) -> str:
         """`rule: expect -- measured X`, for failure reports."""
-        return f"{self.rule.expect.text}: measured {self.measured}"
+        text = f"{self.rule.expect.text}: measured {self.measured}"
+        for u in self.unknown_fields:
+            text += f"; {u.text()}"
+        return text
 
     def to_dict(self) -> dict:
         r = self.rule
@@ -598,6 +602,7 @@ class RuleResult:
             "severity": r.severity, "if_empty": r.if_empty, "description": r.description or None,
             "source": r.source, "file": r.file, "line": r.line,
             "detail": {k: _json_number(v) for k, v in self.detail.items()}, "note": self.note,
+            "unknown_fields": [u.to_dict() for u in self.unknown_fields],
         }
 
 
@@ -636,13 +641,112 @@ class CheckReport:
                 "rules": [r.to_dict() for r in self.results]}
 
 
-def check(store, rules: list[Rule]) -> CheckReport:
-    """Evaluate every rule against the store; the order of `rules` is kept."""
+def check(store, rules: list[Rule], strict: bool = False) -> CheckReport:
+    """Evaluate every rule against the store; the order of `rules` is kept.
+
+    Each result lists the attribute fields its rule names that no span (or
+    resource) in the store has (`unknown_fields`): most likely a typo, which
+    would otherwise pass silently (`count(decison_type = "x") == 0`). They are
+    reported, not failed, by default: an attribute can be legitimately absent
+    from a run (`count(exists(error.type)) == 0` on a run without errors).
+    With `strict`, a rule naming an unknown field fails (warns, for a
+    severity "warn" rule) whatever its measured value.
+    """
     t0 = time.perf_counter()
     con = store.con
     spans, traces = con.execute("SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM traces)").fetchone()
     results = [evaluate(store, r) for r in rules]
+    if spans:
+        known = _KnownKeys(con)
+        for res in results:
+            res.unknown_fields = unknown_fields(res.rule, known)
+            if strict and res.unknown_fields and res.verdict == PASS:
+                res.verdict = WARN if res.rule.severity == "warn" else FAIL
     return CheckReport(results, spans, traces, time.perf_counter() - t0)
+
+
+# -- fields no span has --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnknownField:
+    """An attribute field a rule names that no span in the store has, and the nearest known key."""
+
+    field: str  # as the rule writes it (its canonical label)
+    suggestion: str | None = None
+
+    def text(self) -> str:
+        return f"no span has the field {self.field!r}" + (
+            f" (did you mean {self.suggestion}?)" if self.suggestion else "")
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "did_you_mean": self.suggestion}
+
+
+class _KnownKeys:
+    """Attribute keys present in the store, looked up once per key."""
+
+    def __init__(self, con):
+        self.con = con
+        self._has: dict[tuple[str, str], bool] = {}
+        self._all: list[str] | None = None
+
+    def has(self, scope: str, key: str) -> bool:
+        k = (scope, key)
+        if k not in self._has:
+            span_sql = "EXISTS (SELECT 1 FROM attrs WHERE key = ?)"
+            res_sql = "EXISTS (SELECT 1 FROM resource_attrs WHERE key = ?)"
+            if scope == "span":
+                sql, params = span_sql, [key]
+            elif scope == "resource":
+                sql, params = res_sql, [key]
+            else:
+                sql, params = f"{span_sql} OR {res_sql}", [key, key]
+            self._has[k] = bool(self.con.execute(f"SELECT {sql}", params).fetchone()[0])
+        return self._has[k]
+
+    def closest(self, key: str) -> str | None:
+        if self._all is None:
+            from agtrace.query import field_names
+
+            rows = self.con.execute("SELECT DISTINCT key FROM attrs UNION SELECT DISTINCT key FROM resource_attrs").fetchall()
+            self._all = sorted({r[0] for r in rows if r[0] is not None} | set(field_names()))
+        hits = difflib.get_close_matches(key, self._all, n=1, cutoff=0.75)
+        return hits[0] if hits else None
+
+
+def rule_fields(rule: Rule) -> list:
+    """Every field a rule names: in its where/of filters and the assertion's FIELD, in order."""
+    from agtrace.query import nodes as N
+
+    out = []
+    stack = [f.ast for f in rule.selection() if f.ast is not None][::-1]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (N.Compare, N.InList, N.Exists)):
+            out.append(n.field)
+        elif isinstance(n, (N.Structural, N.Not)):
+            stack.append(n.expr)
+        elif isinstance(n, (N.And, N.Or)):
+            stack.extend(reversed(n.items))
+    if rule.expect.field:
+        out.append(parse_field(rule.expect.field))
+    return out
+
+
+def unknown_fields(rule: Rule, known: _KnownKeys) -> list[UnknownField]:
+    """The rule's attribute fields that no span or resource in the store has."""
+    out: list[UnknownField] = []
+    seen = set()
+    for f in rule_fields(rule):
+        if not f.is_attribute:
+            continue
+        scope = {"span": "span", "resource": "resource"}.get(f.scope, "any")
+        if (scope, f.name) in seen or known.has(scope, f.name):
+            continue
+        seen.add((scope, f.name))
+        out.append(UnknownField(f.label(), known.closest(f.name)))
+    return out
 
 
 def evaluate(store, rule: Rule) -> RuleResult:

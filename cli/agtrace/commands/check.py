@@ -41,6 +41,10 @@ ROW_COLUMNS = ["verdict", "name", "value", "op", "bound", "expect", "where", "of
         "Exit status: 0 when every rule passes (warn rules may fail), 1 when a rule fails, 2 for a "
         "bad rules file or expression. --junit writes a JUnit XML report; under GitHub Actions "
         "failures are also printed as ::error annotations.\n\n"
+        "A rule naming an attribute that no span in the store has (most likely a typo, such as "
+        "decison_type) is reported on stderr with the rule's file:line and the closest known key, "
+        "and in the JSON (unknown_fields) and JUnit output; it still passes, since an attribute can "
+        "be absent from a run for good reasons. --strict makes such a rule fail.\n\n"
         "Examples:\n\n"
         "  agtrace check sample_traces/rules.toml -i sample_traces/\n\n"
         "  agtrace check --expect 'count(status = error) == 0' -i traces.jsonl\n\n"
@@ -55,6 +59,7 @@ def check_cmd(
     inputs: InputOption = None,
     fmt: FormatOption = OutputFormat.table,
     junit: Annotated[Optional[Path], typer.Option("--junit", metavar="PATH", help="Also write the results as JUnit XML to PATH.", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail a rule that names an attribute no span in the store has (by default a warning).")] = False,
 ) -> None:
     from agtrace.analysis.check import check, inline_rule, load_rules
 
@@ -63,9 +68,13 @@ def check_cmd(
     if not rules:
         raise UsageError("no rules to check", hint="give a rules file (agtrace check rules.toml) or --expect 'count(status = error) == 0'")
     store = open_for_analysis(db, inputs)
-    report = check(store, rules)
+    report = check(store, rules, strict=strict)
     if report.spans == 0:
         err("warning: there are no spans to check" + (" in the input files" if inputs else " in the store"))
+    for res in report.results:
+        for u in res.unknown_fields:
+            err(f"warning: {res.rule.source}: rule \"{res.rule.name}\": {u.text()}"
+                + (" (--strict: the rule fails)" if strict and res.rule.severity != "warn" else ""))
     if junit is not None:
         from agtrace.render.junit import write_junit
 

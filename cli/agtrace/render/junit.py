@@ -61,6 +61,8 @@ def _details(r: RuleResult) -> str:
     for k, v in d["detail"].items():
         if v is not None:
             lines.append(f"{k}: {v}")
+    for u in r.unknown_fields:
+        lines.append(f"warning: {u.text()}")
     lines.append(f"source: {rule.source}")
     return "\n".join(lines) + "\n"
 
