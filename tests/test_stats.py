@@ -458,6 +458,23 @@ def test_metric_on_fixture(decisions):
     assert alpha["duration_ms_p95"] == pytest.approx(percentile(list(range(10, 101, 10)), 0.95))
 
 
+def test_metric_without_numbers_is_an_error(decisions):
+    r = invoke(["stats", *decisions, "--by", "agent", "--metric", "decision_type"])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        "error: --metric decision_type: no value of 'decision_type' is a number (values seen: string (15))",
+        "hint: --metric takes a numeric field such as gen_ai.usage.input_tokens or duration_ms; "
+        "to group by this one, use --by decision_type"]
+    r = invoke(["stats", *decisions, "--metric", "name"])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == "error: --metric name: name is not a number (values seen: string (17))"
+    # a key no span has: the columns are empty, and stderr says why
+    r = invoke(["stats", *decisions, "--by", "agent", "--metric", "cost.usdd", "--format", "json"])
+    assert r.exit_code == 0
+    assert r.stderr == ("warning: no span or resource has an attribute 'cost.usdd'; "
+                        "the --metric cost.usdd columns will be empty\n")
+
+
 def test_streaks(decisions):
     rows = stats_json(*decisions, "--streaks", "--by", "decision_type")
     assert rows == [

@@ -163,6 +163,59 @@ def _add_numeric(con, q: _Query, name: str, col: str) -> None:
     q.select.append((f"CAST({sql} AS DOUBLE) AS {col}", params))
 
 
+_TEXT_KINDS = ("string", "id", "enum", "list", "bool")
+_KIND_TYPES = {"list": "array", "bool": "bool"}  # intrinsic kind -> the value type a user sees
+
+
+def check_metrics(con, metrics: list[str]) -> list[str]:
+    """Check the --metric keys against the store; returns warnings, raises UsageError.
+
+    A metric needs numbers: a key whose every value is text (or a bool, an
+    array, a kv-list) would give empty sum/avg/p95 columns, so it is a usage
+    error naming the value types seen. A key no span has gives a warning (its
+    columns are empty, as for a typo in `query -c`).
+    """
+    from agtrace.query import field_info
+    from agtrace.query.fields import RESOURCE_ATTR, SPAN_ATTR
+
+    warnings = []
+    for name in dict.fromkeys(m.strip() for m in metrics):
+        info = field_info(name)
+        f = info.field
+        if info.kind == "attribute":
+            parts, params = [], []
+            if f.scope != RESOURCE_ATTR:
+                parts.append("SELECT vtype, idx, num_val FROM attrs WHERE key = ?")
+                params.append(f.name)
+            if f.scope != SPAN_ATTR:
+                parts.append("SELECT vtype, idx, num_val FROM resource_attrs WHERE key = ?")
+                params.append(f.name)
+            rows = con.execute(
+                f"SELECT CASE WHEN idx IS NULL THEN vtype ELSE 'array' END AS t, count(*) AS n,"
+                f" count(num_val) FILTER (WHERE idx IS NULL) AS nums"
+                f" FROM ({' UNION ALL '.join(parts)}) GROUP BY t ORDER BY n DESC, t", params).fetchall()
+            if not rows:
+                warnings.append(f"no span or resource has an attribute {f.name!r}; "
+                                f"the --metric {name} columns will be empty")
+                continue
+            if sum(r[2] for r in rows) == 0:
+                seen = ", ".join(f"{t} ({n})" for t, n, _ in rows)
+                raise UsageError(f"--metric {name}: no value of {f.name!r} is a number (values seen: {seen})",
+                                 hint="--metric takes a numeric field such as gen_ai.usage.input_tokens "
+                                      "or duration_ms; to group by this one, use --by " + name)
+        elif info.kind in _TEXT_KINDS:
+            from agtrace.query import field_expr, field_numeric_expr
+
+            raw, p1 = field_expr(name)
+            num, p2 = field_numeric_expr(name)
+            has, nums = con.execute(f"SELECT count({raw}), count({num}) FROM spans s", p1 + p2).fetchone()
+            if has and not nums:
+                raise UsageError(f"--metric {name}: {info.label} is not a number (values seen: {_KIND_TYPES.get(info.kind, 'string')} ({has}))",
+                                 hint="--metric takes a numeric field such as gen_ai.usage.input_tokens "
+                                      "or duration_ms; to group by this one, use --by " + name)
+    return warnings
+
+
 def confidence_keys(con) -> list[str]:
     """Which of the confidence attributes the store holds, in order of preference.
 

@@ -78,7 +78,7 @@ def stats_cmd(
     by: Annotated[Optional[list[str]], typer.Option("--by", "-b", metavar="KEY", help="Group by this field: intrinsic (name, agent, type, service, status, kind, ...) or attribute. Repeatable.", show_default=False)] = None,
     where: Annotated[Optional[str], typer.Option("--where", "-w", metavar="EXPR", help="Only spans matching this filter expression (the language of `agtrace query`); with --traces, traces with such a span.")] = None,
     include_missing: Annotated[bool, typer.Option("--include-missing", help="Add the spans without a --by key as a (missing) group.")] = False,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", metavar="KEY", help="Add sum, avg and p95 of this numeric field (e.g. gen_ai.usage.input_tokens). Repeatable.", show_default=False)] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", metavar="KEY", help="Add sum, avg and p95 of this numeric field (e.g. gen_ai.usage.input_tokens); a field with no numeric value is an error. Repeatable.", show_default=False)] = None,
     traces: Annotated[bool, typer.Option("--traces", help="Aggregate traces (by root span) instead of spans.")] = False,
     rate: Annotated[Optional[str], typer.Option("--rate", metavar="EXPR", help="Add how many spans (with --traces: traces containing a span) of each group match this expression, and their share.")] = None,
     streaks: Annotated[bool, typer.Option("--streaks", help="Each agent's longest run of the same --by value, in time order.")] = False,
@@ -114,6 +114,8 @@ def stats_cmd(
     S.check_keys(keys_in)  # report a bad key before loading any -i files
     store = open_for_analysis(db, inputs)
     default_sort = "count"
+    for warning in S.check_metrics(store.con, list(metric or [])):
+        err(f"warning: {warning}")
     if traces:
         result = S.trace_stats(store.con, keys_in, where=where_f, include_missing=include_missing, rate=rate_f)
     elif streaks:
