@@ -327,15 +327,15 @@ def test_traces_json_and_table(tmp_path, isolated_store):
     load_ok(f)
     r = invoke(["traces", "--format", "json"])
     assert r.exit_code == 0
-    assert json.loads(r.stdout) == [{"trace_id": T1, "root_name": "workflow", "start": "2024-01-15T10:00:00.000000Z",
+    assert json.loads(r.stdout) == [{"trace_id": T1, "root_name": "workflow", "start": "2024-01-15T10:00:00.000000000Z",
                                      "duration_ms": 5000.0, "span_count": 3, "error_count": 1, "agents": ["orchestrator"]}]
     r = invoke(["traces"])
     assert r.stdout.splitlines() == [
-        "trace_id                          root_name  start                        duration_ms  spans  errors  agents",
-        f"{T1}  workflow   2024-01-15T10:00:00.000000Z         5000      3       1  orchestrator",
+        "trace_id                          root_name  start                     duration_ms  spans  errors  agents",
+        f"{T1}  workflow   2024-01-15T10:00:00.000Z         5000      3       1  orchestrator",
     ]
     r = invoke(["traces", "-i", f, "--format", "csv"])
-    assert r.stdout.splitlines()[1] == f"{T1},workflow,2024-01-15T10:00:00.000000Z,5000,3,1,orchestrator"
+    assert r.stdout.splitlines()[1] == f"{T1},workflow,2024-01-15T10:00:00.000000000Z,5000,3,1,orchestrator"
 
 
 def test_traces_without_store_explains(tmp_path, monkeypatch):

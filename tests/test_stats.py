@@ -479,16 +479,16 @@ def test_streaks(decisions):
     rows = stats_json(*decisions, "--streaks", "--by", "decision_type")
     assert rows == [
         {"agent": "alpha", "decision_type": "approve", "streak": 3, "total": 10,
-         "start": "2024-03-01T10:03:00.000000Z", "end": "2024-03-01T10:05:00.000000Z",
+         "start": "2024-03-01T10:03:00.000000000Z", "end": "2024-03-01T10:05:00.000000000Z",
          "start_trace_id": f"{4:032x}", "start_span_id": f"{4:016x}",
          "end_trace_id": f"{6:032x}", "end_span_id": f"{6:016x}"},
         # a tie (2 rejects, then 2 approves): the earlier run wins
         {"agent": "beta", "decision_type": "reject", "streak": 2, "total": 4,
-         "start": "2024-03-01T10:20:00.000000Z", "end": "2024-03-01T10:21:00.000000Z",
+         "start": "2024-03-01T10:20:00.000000000Z", "end": "2024-03-01T10:21:00.000000000Z",
          "start_trace_id": f"{11:032x}", "start_span_id": f"{11:016x}",
          "end_trace_id": f"{12:032x}", "end_span_id": f"{12:016x}"},
         {"agent": None, "decision_type": "escalate", "streak": 1, "total": 1,
-         "start": "2024-03-01T10:40:00.000000Z", "end": "2024-03-01T10:40:00.000000Z",
+         "start": "2024-03-01T10:40:00.000000000Z", "end": "2024-03-01T10:40:00.000000000Z",
          "start_trace_id": f"{15:032x}", "start_span_id": f"{15:016x}",
          "end_trace_id": f"{15:032x}", "end_span_id": f"{15:016x}"},
     ]
@@ -536,19 +536,19 @@ def test_timeline_buckets(decisions):
     rows = stats_json(*decisions, "--timeline", "--by", "decision_type", "--every", "15m")
     got = [(x["bucket"], x["decision_type"], x["count"], x["share"], x["error_count"]) for x in rows]
     assert got == [
-        ("2024-03-01T10:00:00Z", "approve", 6, 0.75, 1),
-        ("2024-03-01T10:00:00Z", "escalate", 1, 0.125, 0),
-        ("2024-03-01T10:00:00Z", "reject", 1, 0.125, 0),
-        ("2024-03-01T10:15:00Z", "reject", 4, 1.0, 0),
-        ("2024-03-01T10:30:00Z", "approve", 2, 0.666667, 0),
-        ("2024-03-01T10:30:00Z", "escalate", 1, 0.333333, 0),
+        ("2024-03-01T10:00:00.000000000Z", "approve", 6, 0.75, 1),
+        ("2024-03-01T10:00:00.000000000Z", "escalate", 1, 0.125, 0),
+        ("2024-03-01T10:00:00.000000000Z", "reject", 1, 0.125, 0),
+        ("2024-03-01T10:15:00.000000000Z", "reject", 4, 1.0, 0),
+        ("2024-03-01T10:30:00.000000000Z", "approve", 2, 0.666667, 0),
+        ("2024-03-01T10:30:00.000000000Z", "escalate", 1, 0.333333, 0),
     ]
     rows = stats_json(*decisions, "--timeline", "--every", "1h")
     assert [(x["bucket"], x["type"], x["count"]) for x in rows] == [
-        ("2024-03-01T10:00:00Z", "decision", 15), ("2024-03-01T10:00:00Z", "tool", 2)]
+        ("2024-03-01T10:00:00.000000000Z", "decision", 15), ("2024-03-01T10:00:00.000000000Z", "tool", 2)]
     rows = stats_json(*decisions, "--timeline", "--every", "1d", "--by", "status")
     assert [(x["bucket"], x["status"], x["count"]) for x in rows] == [
-        ("2024-03-01T00:00:00Z", "ok", 16), ("2024-03-01T00:00:00Z", "error", 1)]
+        ("2024-03-01T00:00:00.000000000Z", "ok", 16), ("2024-03-01T00:00:00.000000000Z", "error", 1)]
 
 
 def test_usage_errors(decisions_file):
@@ -637,7 +637,7 @@ def test_streaks_and_timeline_honour_where(decisions):
     rows = stats_json(*decisions, "--timeline", "--by", "agent", "--every", "30m", "--where", "duration_ms >= 45",
                       "--include-missing")
     assert [(x["bucket"], x["agent"], x["count"]) for x in rows] == [
-        ("2024-03-01T10:00:00Z", "alpha", 6), ("2024-03-01T10:30:00Z", None, 1)]
+        ("2024-03-01T10:00:00.000000000Z", "alpha", 6), ("2024-03-01T10:30:00.000000000Z", None, 1)]
 
 
 def test_streaks_by_two_keys(decisions):

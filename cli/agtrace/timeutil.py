@@ -57,6 +57,34 @@ def format_iso_ns(ns: int | None, precision: int = 6) -> str | None:
     return f"{base}.{rem:09d}"[: len(base) + 1 + precision] + "Z"
 
 
+# One rule for every timestamp agtrace writes (all commands, all formats):
+# data formats (json, jsonl, csv, tsv) carry the full nanosecond precision the
+# store keeps, so nothing is lost and `query --format jsonl` loads back
+# exactly; tables and terminal views show milliseconds, which is what a
+# person reads. Analyses produce data-precision text (`format_time`);
+# renderers of tables shorten it (`table_time`).
+DATA_PRECISION = 9
+TABLE_PRECISION = 3
+
+_ISO_OUT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$")
+
+
+def format_time(ns: int | None, *, table: bool = False) -> str | None:
+    """Epoch ns as agtrace writes a timestamp: 9 fraction digits, 3 in a table."""
+    return format_iso_ns(ns, TABLE_PRECISION if table else DATA_PRECISION)
+
+
+def table_time(value):
+    """A timestamp written by `format_time` (or any UTC ISO text), shortened to
+    milliseconds for a table; anything else is returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    m = _ISO_OUT_RE.match(value)
+    if not m:
+        return value
+    return f"{m.group(1)}.{((m.group(2) or '') + '000')[:TABLE_PRECISION]}Z"
+
+
 def epoch_number_to_ns(value: float | int) -> int:
     """Interpret a bare epoch number by magnitude: s, ms, us or ns.
 

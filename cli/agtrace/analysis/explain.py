@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from agtrace.errors import NotFoundError
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 # Attribute conventions, first match wins. Kept as data so the README can list them.
 DECISION_TYPE_KEYS = ("decision_type", "decision.type")
@@ -269,7 +269,7 @@ def span_ref(s: Span, trace_start: int | None = None) -> dict:
     """The fields every section shows for a span."""
     d = {
         "trace_id": s.trace_id, "span_id": s.span_id, "name": s.name, "type": s.type, "agent": s.agent,
-        "status": s.status, "error": error_text(s), "start": format_iso_ns(s.start_ns, 3),
+        "status": s.status, "error": error_text(s), "start": format_time(s.start_ns),
         "duration_ms": _ms(s.duration_ns),
     }
     if trace_start is not None and s.start_ns is not None:
@@ -740,7 +740,7 @@ def trace_outcome(con, tv: TraceView) -> dict:
         "error_count": row[2] if row else len(errors),
         "errors": errors,
         "duration_ms": _ms(row[3]) if row else None,
-        "start": format_iso_ns(row[4], 3) if row else None,
+        "start": format_time(row[4]) if row else None,
         "outcome": attrs,
         "outcome_span_id": source if attrs else None,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 
 from agtrace.query import compile_filter, field_expr, field_info, field_numeric_expr
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 # The documented row of `query --format json|jsonl` (and what `load` reads back).
 FULL_COLUMNS = [
@@ -39,7 +39,7 @@ def _full_row(r) -> dict:
     events = _loads(r[14]) or []
     for ev in events:
         if isinstance(ev, dict) and "time_ns" in ev:
-            ev["time"] = format_iso_ns(ev.pop("time_ns"), 9)
+            ev["time"] = format_time(ev.pop("time_ns"))
     links = []
     for ln in r[15] or []:
         d = {"trace_id": ln["trace_id"], "span_id": ln["span_id"]}
@@ -49,7 +49,7 @@ def _full_row(r) -> dict:
     return {
         "trace_id": r[0], "span_id": r[1], "parent_span_id": r[2], "name": r[3], "kind": r[4],
         "service": r[5], "agent": r[6], "type": r[7],
-        "start": format_iso_ns(r[8], 9), "end": format_iso_ns(r[9], 9),
+        "start": format_time(r[8]), "end": format_time(r[9]),
         "duration_ms": r[10] / 1e6 if r[10] is not None else None,
         "status": r[11], "status_message": r[12], "attributes": _loads(r[13]) or {},
         "events": events, "links": links, "resource": _loads(r[16]) or {}, "scope": r[17],
@@ -128,7 +128,7 @@ def select_spans(con, where: str | None, *, columns: list[str] | None = None, so
                 elif v in ("true", "false"):
                     v = v == "true"
             elif kind == "time":
-                v = format_iso_ns(v, 9)
+                v = format_time(v)
             elif kind == "duration_ns":
                 v = v / 1e6 if v is not None else None
             d[name] = v

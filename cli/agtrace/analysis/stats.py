@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass, field
 
 from agtrace.errors import UsageError
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 CONFIDENCE_KEYS = ("decision_confidence", "confidence")
 
@@ -595,7 +595,7 @@ def streaks(con, by: list[str], *, where=None) -> StatsResult:
         row = {"agent": r[0]}
         row.update(zip(labels, vals))
         row.update({
-            "streak": a[0], "total": int(a[1]), "start": format_iso_ns(a[2]), "end": format_iso_ns(a[3]),
+            "streak": a[0], "total": int(a[1]), "start": format_time(a[2]), "end": format_time(a[3]),
             "start_trace_id": a[4], "start_span_id": a[5], "end_trace_id": a[6], "end_span_id": a[7],
         })
         out.append(row)
@@ -641,7 +641,7 @@ def timeline(con, by: list[str], every_ns: int, *, where=None, include_missing: 
     out = []
     for r in rows:
         count = r[1 + n]
-        row = {"bucket": format_iso_ns(r[0], precision=0 if every_ns % 1_000_000_000 == 0 else 6)}
+        row = {"bucket": format_time(r[0])}
         row.update(zip(labels, r[1:1 + n]))
         row.update({"count": count, "share": _share(count, per_bucket[r[0]]), "error_count": r[2 + n],
                     "_bucket_ns": r[0]})

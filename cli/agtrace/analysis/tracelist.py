@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 SORTS = {
     "start": "t.start_ns ASC",
@@ -43,7 +43,7 @@ def list_traces(con, *, where_sql: str | None = None, params=(), sort: str = "st
     ).fetchall()
     out = [
         {
-            "trace_id": r[0], "root_name": r[1], "start": format_iso_ns(r[2]),
+            "trace_id": r[0], "root_name": r[1], "start": format_time(r[2]),
             "duration_ms": round(r[3] / 1e6, 3) if r[3] is not None else None,
             "span_count": r[4], "error_count": r[5], "agents": list(r[6] or []),
         }

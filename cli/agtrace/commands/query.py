@@ -10,7 +10,8 @@ import typer
 from agtrace.app import app
 from agtrace.commands.common import DbOption, FormatOption, InputOption, err, open_for_analysis
 from agtrace.errors import ExitCode, UsageError
-from agtrace.render.output import OutputFormat, cell_text, write_rows
+from agtrace.render.output import TIME_COLUMNS, OutputFormat, cell_text, write_rows
+from agtrace.timeutil import table_time
 
 TABLE_LIMIT = 50
 
@@ -128,8 +129,8 @@ def query_cmd(
 
 
 def _cell(column: str, value) -> str:
-    if column in ("start", "end") and isinstance(value, str):
-        return value[:23] + "Z" if len(value) > 24 else value
+    if column in TIME_COLUMNS:
+        return cell_text(table_time(value))
     return cell_text(value)
 
 

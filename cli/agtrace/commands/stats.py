@@ -13,7 +13,8 @@ import typer
 from agtrace.app import app
 from agtrace.commands.common import DbOption, FormatOption, InputOption, err, open_for_analysis
 from agtrace.errors import UsageError
-from agtrace.render.output import OutputFormat, cell_text, color_allowed, write_rows
+from agtrace.render.output import TIME_COLUMNS, OutputFormat, cell_text, color_allowed, write_rows
+from agtrace.timeutil import table_time
 
 HEADERS = {"error_count": "errors", "avg_confidence": "avg_conf", "min_confidence": "min_conf"}
 PERCENT_COLUMNS = ("share", "rate", "error_rate")
@@ -40,6 +41,8 @@ def _make_cell(keys: list[str], rich: bool):
                 text = f"{share_bar(v)} {text.rjust(6)}"
         elif col in keys and v is None:
             text = "(missing)"
+        elif col in TIME_COLUMNS:
+            text = cell_text(table_time(v))
         elif col.endswith("_ms") and isinstance(v, (int, float)):
             text = f"{v:.1f}" if abs(v) >= 1 else f"{v:.3f}"
         elif col.endswith("_confidence") and isinstance(v, (int, float)):

@@ -11,6 +11,7 @@ of `agtrace.analysis.explain`.
 from __future__ import annotations
 
 from agtrace.render.output import cell_text, color_allowed, dumps
+from agtrace.timeutil import table_time
 
 MAX_VALUE = 240  # characters of one attribute value shown before "..."
 MAX_CONSEQUENCES = 40  # lines of "What it caused" before "... N more"
@@ -108,7 +109,7 @@ def _decision(doc: Doc, ex: dict) -> None:
         ("agent", [(d.get("agent") or "(no agent recorded)", None)]),
         ("reason code", [(d.get("reason_code") or "(not recorded)", None)]),
         ("reasoning", [(d.get("reasoning") or "(not recorded)", None)]),
-        ("when", [(f"{d.get('start') or '?'} ({fmt_offset(d.get('offset_ms'))} into the trace), took {fmt_ms(d.get('duration_ms'))}", None)]),
+        ("when", [(f"{table_time(d.get('start')) or '?'} ({fmt_offset(d.get('offset_ms'))} into the trace), took {fmt_ms(d.get('duration_ms'))}", None)]),
         ("status", status_seg(d)),
     ]
     if d.get("attributes"):

@@ -17,6 +17,8 @@ from enum import Enum
 
 import orjson
 
+from agtrace.timeutil import table_time
+
 
 class OutputFormat(str, Enum):
     table = "table"
@@ -79,6 +81,10 @@ def data_text(v) -> str:
     return cell_text(v)
 
 
+# Columns holding timestamps: data formats keep them as written (nanoseconds),
+# tables show them to the millisecond (agtrace.timeutil, one rule everywhere).
+TIME_COLUMNS = frozenset({"start", "end", "bucket", "time"})
+
 NO_WRAP = {"trace_id", "span_id", "parent_span_id", "root_span_id", "start", "end", "duration_ms",
            "span_count", "error_count", "status"}
 
@@ -111,7 +117,7 @@ def write_rows(
             w.writerow([data_text(r.get(c)) for c in columns])
         out.write(buf.getvalue())
         return
-    render = cell or (lambda c, v: cell_text(v))
+    render = cell or (lambda c, v: cell_text(table_time(v) if c in TIME_COLUMNS else v))
     heads = [(headers or {}).get(c, c) for c in columns]
     texts = [[render(c, r.get(c)) for c in columns] for r in rows]
     right = set(align_right)

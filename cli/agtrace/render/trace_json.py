@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 import orjson
 
 from agtrace.analysis.tree import Node, TraceTree
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 MAX_INDENT_LEVELS = 32
 _OPTS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
@@ -128,7 +128,7 @@ def write_document(out, tree: TraceTree, trace_id: str, *, tops: Sequence[Node] 
         "trace_id": trace_id,
         "root_name": top.name if top is not None else None,
         "service": top.span.service if top is not None else None,
-        "start": format_iso_ns(tree.origin_ns, 9),
+        "start": format_time(tree.origin_ns),
         "duration_ms": _ms(tree.duration_ns),
         "span_count": tree.span_count,
         "error_count": tree.error_count,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import orjson
 
 from agtrace.analysis.tree import Node, Row, TraceTree
-from agtrace.timeutil import format_iso_ns
+from agtrace.timeutil import format_time
 
 Segment = tuple[str, "str | None"]
 Line = list[Segment]
@@ -675,7 +675,7 @@ class Waterfall:
         facts: list[list[Segment]] = []
         if service:
             facts.append([("service ", "key"), (clean(service), None)])
-        facts += [[("start ", "key"), (format_iso_ns(tree.origin_ns, 3) or "?", None)],
+        facts += [[("start ", "key"), (format_time(tree.origin_ns, table=True) or "?", None)],
                   [("duration ", "key"), (format_duration(tree.duration_ns), None)],
                   [(f"{tree.span_count} span{'s' if tree.span_count != 1 else ''}", None)],
                   [(f"{errors} error{'s' if errors != 1 else ''}", "err.b" if errors else None)]]
