@@ -443,7 +443,7 @@ def test_golden_what_if_table(mr_db):
     (["--what-if", SENTIMENT_EXPR, "--speedup", "2", "--by", "agent"], "error: --by has no effect with --what-if"),
     (["--by", "service"], "error: cannot group by 'service'"),
     (["--async", "later"], "error: unknown --async mode 'later'"),
-    (["--top", "0"], "error: --top must be at least 1, not 0"),
+    (["--top", "-1"], "error: --top must be at least 0, not -1"),
     (["--where", "name ~ 1"], "error:"),
 ])
 def test_bottlenecks_usage_errors(mr_db, args, message):

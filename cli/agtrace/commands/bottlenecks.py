@@ -67,7 +67,7 @@ def bottlenecks_cmd(
     inputs: InputOption = None,
     where: Annotated[Optional[str], typer.Option("--where", "-w", metavar="EXPR", help="Only traces with a span matching this filter expression.", show_default=False)] = None,
     by: Annotated[Optional[str], typer.Option("--by", "-b", metavar="[name|agent|type]", help="Group critical time by span name, agent or span type.  [default: name]", show_default=False)] = None,
-    top: Annotated[Optional[int], typer.Option("--top", "-n", metavar="N", help=f"At most N rows, largest first (default: {TABLE_TOP} in a table, all otherwise; with --what-if: the traces with the largest savings).", show_default=False)] = None,
+    top: Annotated[Optional[int], typer.Option("--top", "-n", metavar="N", help=f"At most N rows, largest first (default: {TABLE_TOP} in a table, all otherwise; 0: no limit; with --what-if: the traces with the largest savings).", show_default=False)] = None,
     async_mode: AsyncOption = "truncate",
     what_if: WhatIfOption = None,
     speedup: SpeedupOption = None,
@@ -76,7 +76,10 @@ def bottlenecks_cmd(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     mode = check_async(async_mode)
-    check_min("--top", top, 1)
+    check_min("--top", top, 0)
+    no_limit = top == 0  # 0 means no limit, in every command
+    if no_limit:
+        top = None
     if by is not None and by.strip().lower() not in GROUP_BY:
         raise UsageError(f"cannot group by {by!r}", hint="use one of: " + ", ".join(GROUP_BY))
     plan = what_if_plan(what_if, speedup, delta, own_time)
@@ -92,16 +95,16 @@ def bottlenecks_cmd(
             where_sql, params = flt.sql, list(flt.params)
     store = open_for_analysis(db, inputs)
     if plan is not None:
-        _what_if(store, where_sql, params, plan, what_if, top, mode, fmt)
+        _what_if(store, where_sql, params, plan, what_if, top, mode, fmt, no_limit)
     else:
-        _groups(store, where_sql, params, (by or "name").strip().lower(), top, mode, fmt, bool(where))
+        _groups(store, where_sql, params, (by or "name").strip().lower(), top, mode, fmt, bool(where), no_limit)
 
 
 def _groups(store, where_sql, params, by: str, top: int | None, async_mode: str, fmt: OutputFormat,
-            filtered: bool) -> None:
+            filtered: bool, no_limit: bool = False) -> None:
     from agtrace.analysis.bottlenecks import bottlenecks
 
-    limit = top if top is not None else (TABLE_TOP if fmt == OutputFormat.table else None)
+    limit = top if top is not None or no_limit else (TABLE_TOP if fmt == OutputFormat.table else None)
     rep = bottlenecks(store, where_sql, params, by=by, top=limit, async_mode=async_mode)
     rows = [r.to_dict(by) for r in rep.rows]
     columns = [by, *GROUP_COLUMNS]
@@ -163,7 +166,7 @@ def _report_failures(failures) -> None:
 
 
 def _what_if(store, where_sql, params, plan, expr: str, top: int | None, async_mode: str,
-             fmt: OutputFormat) -> None:
+             fmt: OutputFormat, no_limit: bool = False) -> None:
     from agtrace.analysis.bottlenecks import what_if_store
     from agtrace.render.output import dumps, write_rows
 
@@ -173,7 +176,7 @@ def _what_if(store, where_sql, params, plan, expr: str, top: int | None, async_m
     rows = [r.to_dict() for r in rep.per_trace]
     if top is not None or fmt == OutputFormat.table:
         rows.sort(key=lambda r: (r["saving_ms"] is None, -(r["saving_ms"] or 0), r["trace_id"] or ""))
-    limit = top if top is not None else (TABLE_TOP if fmt == OutputFormat.table else None)
+    limit = top if top is not None or no_limit else (TABLE_TOP if fmt == OutputFormat.table else None)
     shown = rows[:limit] if limit is not None else rows
     if fmt == OutputFormat.json:
         doc = rep.to_dict()

@@ -172,7 +172,7 @@ def critical_path_cmd(
     speedup: SpeedupOption = None,
     delta: DeltaOption = None,
     own_time: OwnTimeOption = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", help="Rows per block in the table (sections, spans, fan-outs, branches); 0 for all.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", help="Rows per block in the table (sections, spans, fan-outs, branches); 0: no limit.")] = 50,
     width: Annotated[Optional[int], typer.Option("--width", "-W", metavar="COLUMNS", help="Output width in columns (default: the terminal's, 120 when piped).", show_default=False)] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:

@@ -48,7 +48,7 @@ def query_cmd(
     fmt: FormatOption = OutputFormat.table,
     columns: Annotated[Optional[list[str]], typer.Option("--columns", "-c", help="Columns to show: intrinsics or attribute keys (repeatable, or comma-separated).", show_default=False)] = None,
     sort: Annotated[Optional[list[str]], typer.Option("--sort", "-s", help="Sort by a field; prefix with - for descending (repeatable). Default: start time.", show_default=False)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most this many rows (default 50 in a table, all otherwise).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most this many rows (default 50 in a table, all otherwise; 0: no limit).", show_default=False)] = None,
     count: Annotated[bool, typer.Option("--count", help="Print only the number of matching spans.")] = False,
     traces: Annotated[bool, typer.Option("--traces", help="List the traces that have a matching span instead of the spans.")] = False,
     fail_if_any: Annotated[bool, typer.Option("--fail-if-any", help="Exit 1 if any span matched (a CI gate).")] = False,
@@ -65,6 +65,9 @@ def query_cmd(
     if fail_if_any and fail_if_none:
         raise UsageError("--fail-if-any and --fail-if-none contradict each other; give one")
     compile_filter(expression)  # a bad expression fails before any file is read
+    no_limit = limit == 0  # 0 means no limit, in every command
+    if no_limit:
+        limit = None
     cols = [c.strip() for group in (columns or []) for c in group.split(",") if c.strip()] or None
     if traces and cols:
         raise UsageError("-c/--columns picks span columns; --traces lists traces with fixed columns",
@@ -88,7 +91,7 @@ def query_cmd(
         from agtrace.analysis.tracelist import COLUMNS, list_traces
 
         flt = compile_filter(expression)
-        lim = limit if limit is not None else (TABLE_LIMIT if fmt == OutputFormat.table else None)
+        lim = limit if limit is not None or no_limit else (TABLE_LIMIT if fmt == OutputFormat.table else None)
         if count:
             lim = 0
         key = (trace_sort or "start").lstrip("-")
@@ -107,7 +110,7 @@ def query_cmd(
         if fmt == OutputFormat.table and ntraces > len(rows):
             err(f"({ntraces - len(rows)} more matching traces; use --limit or --format to see all)")
     else:
-        lim = limit if limit is not None else (TABLE_LIMIT if fmt == OutputFormat.table else None)
+        lim = limit if limit is not None or no_limit else (TABLE_LIMIT if fmt == OutputFormat.table else None)
         if fmt == OutputFormat.table and not cols:
             rows, _ = select_spans(con, expression, columns=TABLE_COLUMNS, sort=sort or [], limit=lim)
             names = TABLE_COLUMNS

@@ -89,7 +89,7 @@ def stats_cmd(
     every: Annotated[str, typer.Option("--every", metavar="DURATION", help="Bucket width for --timeline (30s, 15m, 1h, 1d); buckets are aligned to the Unix epoch, so 1h buckets start on the hour (UTC).")] = "1h",
     sort: Annotated[Optional[str], typer.Option("--sort", "-s", metavar="COLUMN", help="Order by this column (count, share, errors, avg, p50, p95, p99, max, confidence, key, or any output column). Default: count; streak for --streaks.", show_default=False)] = None,
     reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order.")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", metavar="N", min=0, help="At most this many rows.", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", metavar="N", min=0, help="At most this many rows (default: all; 0: no limit).", show_default=False)] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     from agtrace.analysis import stats as S
@@ -131,7 +131,7 @@ def stats_cmd(
                               metrics=list(metric or []), rate=rate_f)
     S.sort_rows(result, sort, reverse=reverse, default=default_sort)
     total_rows = len(result.rows)
-    rows = result.rows if limit is None else result.rows[:limit]
+    rows = result.rows if not limit else result.rows[:limit]  # 0 means no limit, in every command
     table = fmt == OutputFormat.table
     rich = table and color_allowed()
     numeric = [c for c in result.columns if c not in result.keys and c not in (

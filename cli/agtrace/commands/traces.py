@@ -39,7 +39,7 @@ def traces_cmd(
     where: Annotated[Optional[str], typer.Option("--where", "-w", help="Only traces with a span matching this filter expression.")] = None,
     sort: Annotated[TraceSort, typer.Option("--sort", "-s", help="Order of the rows.")] = TraceSort.start,
     reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order.")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most this many rows (default: 50 in a table, all otherwise).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most this many rows (default: 50 in a table, all otherwise; 0: no limit).", show_default=False)] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     from agtrace.analysis.tracelist import COLUMNS, list_traces
@@ -51,7 +51,9 @@ def traces_cmd(
 
         flt = compile_filter(where)
         where_sql, params = flt.sql, flt.params
-    if limit is None and fmt == OutputFormat.table:
+    if limit == 0:  # 0 means no limit, in every command
+        limit = None
+    elif limit is None and fmt == OutputFormat.table:
         limit = 50
     rows, total = list_traces(store.con, where_sql=where_sql, params=params, sort=sort.value, reverse=reverse, limit=limit)
     write_rows(rows, COLUMNS, fmt, align_right=("duration_ms", "span_count", "error_count"),
