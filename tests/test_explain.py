@@ -319,10 +319,10 @@ def test_json_summary(fx):
 def test_decision_option_picks_one_type_case_insensitively(fx):
     out = _json(fx, TA, "--decision", "DELEGATE")
     assert isinstance(out, list) and [e["decision"]["span_id"] for e in out] == [D1]
-    r = explain(fx, TA, "-d", "delegate", "--format", "jsonl")
+    r = explain(fx, TA, "--decision", "delegate", "--format", "jsonl")
     assert r.exit_code == 0
     assert [json.loads(x)["decision"]["span_id"] for x in r.stdout.splitlines()] == [D1]
-    r = explain(fx, TA, "-d", "classify")
+    r = explain(fx, TA, "--decision", "classify")
     assert r.stdout.startswith("Decision classify  confidence 0.95\n")
 
 
@@ -341,8 +341,8 @@ def test_non_decision_span_is_explained_with_a_note(fx):
 
 
 @pytest.mark.parametrize("args, message, hint", [
-    ([TA, "-d", "nope"], f"error: no 'nope' decision in trace {TA}", "hint: decision types in this trace: classify, delegate, refund"),
-    ([TA, D1, "-d", "delegate"], "error: give a span id or --decision, not both", None),
+    ([TA, "--decision", "nope"], f"error: no 'nope' decision in trace {TA}", "hint: decision types in this trace: classify, delegate, refund"),
+    ([TA, D1, "--decision", "delegate"], "error: give a span id or --decision, not both", None),
     ([TA, "--format", "csv"], "error: explain cannot write csv", "hint: use --format table, json or jsonl"),
     (["ffff"], "error: no trace with id 'ffff' in the store", "hint: list the loaded traces with `agtrace traces`"),
     ([TA, "ffff"], f"error: no span with id 'ffff' in trace {TA}", None),

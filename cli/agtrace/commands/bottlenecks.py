@@ -67,7 +67,7 @@ def bottlenecks_cmd(
     inputs: InputOption = None,
     where: Annotated[Optional[str], typer.Option("--where", "-w", metavar="EXPR", help="Only traces with a span matching this filter expression.", show_default=False)] = None,
     by: Annotated[Optional[str], typer.Option("--by", "-b", metavar="[name|agent|type]", help="Group critical time by span name, agent or span type.  [default: name]", show_default=False)] = None,
-    top: Annotated[Optional[int], typer.Option("--top", "-n", metavar="N", help=f"At most N rows, largest first (default: {TABLE_TOP} in a table, all otherwise; 0: no limit; with --what-if: the traces with the largest savings).", show_default=False)] = None,
+    top: Annotated[Optional[int], typer.Option("--top", "--limit", "-n", metavar="N", help=f"At most N rows, largest first (default: {TABLE_TOP} in a table, all otherwise; 0: no limit; with --what-if: the traces with the largest savings).", show_default=False)] = None,
     async_mode: AsyncOption = "truncate",
     what_if: WhatIfOption = None,
     speedup: SpeedupOption = None,

@@ -40,7 +40,7 @@ from agtrace.render.output import OutputFormat, dumps
 def explain_cmd(
     trace: Annotated[str, typer.Argument(metavar="TRACE", help="Trace id or unique prefix.", show_default=False)],
     span: Annotated[Optional[str], typer.Argument(metavar="SPAN", help="Decision span id or unique prefix; omit to list the trace's decisions.", show_default=False)] = None,
-    decision: Annotated[Optional[str], typer.Option("--decision", "-d", help="Explain the trace's decisions of this decision_type.", show_default=False)] = None,
+    decision: Annotated[Optional[str], typer.Option("--decision", help="Explain the trace's decisions of this decision_type.", show_default=False)] = None,
     db: DbOption = None,
     inputs: InputOption = None,
     fmt: FormatOption = OutputFormat.table,

@@ -92,10 +92,10 @@ def show_cmd(
     inputs: InputOption = None,
     attrs: Annotated[bool, typer.Option("--attrs", "-a", help="Print every attribute, event and link under each span (values whole).")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=0, help="Show this many levels below the top (0: the roots only).", show_default=False)] = None,
-    span: Annotated[Optional[str], typer.Option("--span", "-s", help="Only this span's subtree (id or prefix), under its ancestors, timeline zoomed to it.", show_default=False)] = None,
+    span: Annotated[Optional[str], typer.Option("--span", help="Only this span's subtree (id or prefix), under its ancestors, timeline zoomed to it.", show_default=False)] = None,
     width: Annotated[Optional[int], typer.Option("--width", "-W", min=40, help="Output width in columns (default: the terminal's, else $COLUMNS, else 120).", show_default=False)] = None,
     critical: Annotated[bool, typer.Option("--critical/--no-critical", help="Mark the spans on the critical path with *.")] = True,
-    collapse_over: Annotated[Optional[int], typer.Option("--collapse-over", "-c", min=1, help="Summarise more than N same-name siblings in one row (count, duration range).", show_default=False)] = None,
+    collapse_over: Annotated[Optional[int], typer.Option("--collapse-over", min=1, help="Summarise more than N same-name siblings in one row (count, duration range).", show_default=False)] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     import gc

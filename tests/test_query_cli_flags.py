@@ -1,0 +1,56 @@
+"""Options across commands: one short flag per long option, one meaning per short flag;
+examples in --help print one per line."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import click
+import typer.main
+
+from agtrace.cli import app
+from conftest import invoke
+
+# The settled table (README / report): short flag -> long option.
+SHORT_FLAGS = {
+    "-i": "--input", "-f": "--format", "-w": "--where", "-n": "--limit", "-s": "--sort", "-r": "--reverse",
+    "-b": "--by", "-c": "--columns", "-m": "--metric", "-d": "--depth", "-a": "--attrs", "-W": "--width",
+    "-e": "--expect", "-q": "--quiet",
+}
+
+
+def _options():
+    """(command, long options, short flags) for every option of every command."""
+    cmd = typer.main.get_command(app)
+    for name, c in cmd.commands.items():
+        for p in c.get_params(click.Context(c)):
+            opts = list(p.opts) + list(p.secondary_opts)
+            longs = [o for o in opts if o.startswith("--")]
+            shorts = [o for o in opts if o.startswith("-") and not o.startswith("--")]
+            if longs:
+                yield name, longs, shorts
+
+
+def test_each_short_flag_means_one_long_option_everywhere():
+    seen = defaultdict(set)
+    for name, longs, shorts in _options():
+        for s in shorts:
+            assert SHORT_FLAGS.get(s) in longs, (name, longs, s)
+            seen[s].add(name)
+    assert set(seen) == set(SHORT_FLAGS)
+
+
+def test_each_long_option_has_the_same_short_flag_everywhere():
+    by_long = defaultdict(set)
+    for name, longs, shorts in _options():
+        for long in longs:
+            by_long[long].add(tuple(shorts))
+    assert {k: v for k, v in by_long.items() if len(v) > 1} == {}
+    # the short flags that moved keep their long options
+    assert by_long["--span"] == {()} and by_long["--collapse-over"] == {()} and by_long["--decision"] == {()}
+
+
+def test_bottlenecks_top_is_also_limit():
+    for flag in ("--top", "--limit", "-n"):
+        r = invoke(["bottlenecks", flag, "x"])
+        assert r.exit_code == 2 and "Invalid value for '--top' / '--limit' / '-n': 'x' is not a valid int" in r.stderr
