@@ -54,3 +54,26 @@ def test_bottlenecks_top_is_also_limit():
     for flag in ("--top", "--limit", "-n"):
         r = invoke(["bottlenecks", flag, "x"])
         assert r.exit_code == 2 and "Invalid value for '--top' / '--limit' / '-n': 'x' is not a valid int" in r.stderr
+
+
+def test_help_examples_print_one_per_line_unwrapped():
+    r = invoke(["query", "--help"])
+    lines = r.stdout.splitlines()
+    i = lines.index("  Examples:")
+    assert lines[i + 1:i + 7] == [
+        "",
+        "    agtrace query 'duration_ms > 5000'",
+        "    agtrace query 'decision_type = \"escalate_to_human\" and decision_confidence < 0.8'",
+        "    agtrace query 'status = error and has_ancestor(name = \"triage_agent.invoke\")' --fail-if-any",
+        "    agtrace query 'type = \"llm\"' -c agent -c model -c input_tokens --sort -input_tokens",
+        "",
+    ]
+
+
+def test_every_analysis_command_keeps_its_examples_whole():
+    for command in ("traces", "show", "query", "stats", "critical-path", "bottlenecks", "explain", "check"):
+        lines = invoke([command, "--help"]).stdout.splitlines()
+        i = lines.index("  Examples:")
+        block = lines[i + 2:lines.index("", i + 2)]
+        assert len(block) >= 2, command
+        assert all(line.startswith("    agtrace " + command) for line in block), (command, block)

@@ -56,9 +56,11 @@ GROUP_BY = ("name", "agent", "type")
         "matching spans changed (as a whole, children included; --own-time for their own time only) and "
         "reports per trace and in aggregate (p50, p95) the duration before and after and the saving.\n\n"
         "Examples:\n\n"
-        "  agtrace bottlenecks --by agent\n\n"
-        "  agtrace bottlenecks --where 'service = \"market-research\"' --top 5 --format csv\n\n"
-        "  agtrace bottlenecks --what-if 'name = \"customer_sentiment_agent.invoke\"' --speedup 2\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace bottlenecks --by agent\n"
+        "  agtrace bottlenecks --where 'service = \"market-research\"' --top 5 --format csv\n"
+        "  agtrace bottlenecks --what-if 'name = \"customer_sentiment_agent.invoke\"' --speedup 2\n"
         "  agtrace bottlenecks --what-if 'type = \"llm\"' --delta -1500ms --format json"
     ),
 )

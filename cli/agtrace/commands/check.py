@@ -46,9 +46,11 @@ ROW_COLUMNS = ["verdict", "name", "value", "op", "bound", "expect", "where", "of
         "and in the JSON (unknown_fields) and JUnit output; it still passes, since an attribute can "
         "be absent from a run for good reasons. --strict makes such a rule fail.\n\n"
         "Examples:\n\n"
-        "  agtrace check sample_traces/rules.toml -i sample_traces/\n\n"
-        "  agtrace check --expect 'count(status = error) == 0' -i traces.jsonl\n\n"
-        "  agtrace check --expect 'rate(decision_type = \"escalate_to_human\" of type = \"decision\") < 0.1'\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace check sample_traces/rules.toml -i sample_traces/\n"
+        "  agtrace check --expect 'count(status = error) == 0' -i traces.jsonl\n"
+        "  agtrace check --expect 'rate(decision_type = \"escalate_to_human\" of type = \"decision\") < 0.1'\n"
         "  agtrace check rules.toml --junit reports/agtrace.xml --format json"
     ),
 )

@@ -158,8 +158,10 @@ DEFAULT_PIPE_WIDTH = 120
         "--format json gives trace_id, duration_ms, sections, spans, fanouts, other_roots, excluded and "
         "problems; jsonl/csv/tsv give one row per span on the path.\n\n"
         "Examples:\n\n"
-        "  agtrace critical-path 592ff49b\n\n"
-        "  agtrace critical-path 592ff49b --what-if 'name = \"customer_sentiment_agent.invoke\"' --speedup 2\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace critical-path 592ff49b\n"
+        "  agtrace critical-path 592ff49b --what-if 'name = \"customer_sentiment_agent.invoke\"' --speedup 2\n"
         "  agtrace critical-path 592ff49b --format json | jq '.fanouts[].branches[] | {name, slack_ms}'"
     ),
 )

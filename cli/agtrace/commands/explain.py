@@ -32,8 +32,10 @@ from agtrace.render.output import OutputFormat, dumps
         "tools_before, consequences and trace_outcome (a list of them with --decision; "
         "{decisions, trace_outcome} without a span).\n\n"
         "Examples:\n\n"
-        "  agtrace explain 3c418e43\n\n"
-        "  agtrace explain 3c418e43 acddea61\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace explain 3c418e43\n"
+        "  agtrace explain 3c418e43 acddea61\n"
         "  agtrace explain 684de17c --decision escalate --format json"
     ),
 )

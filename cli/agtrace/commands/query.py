@@ -35,9 +35,11 @@ TABLE_LIMIT = 50
         "with `agtrace load`.\n\n"
         "CI: --fail-if-any exits 1 when something matched, --fail-if-none when nothing did.\n\n"
         "Examples:\n\n"
-        "  agtrace query 'duration_ms > 5000'\n\n"
-        "  agtrace query 'decision_type = \"escalate_to_human\" and decision_confidence < 0.8'\n\n"
-        "  agtrace query 'status = error and has_ancestor(name = \"triage_agent.invoke\")' --fail-if-any\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace query 'duration_ms > 5000'\n"
+        "  agtrace query 'decision_type = \"escalate_to_human\" and decision_confidence < 0.8'\n"
+        "  agtrace query 'status = error and has_ancestor(name = \"triage_agent.invoke\")' --fail-if-any\n"
         "  agtrace query 'type = \"llm\"' -c agent -c model -c input_tokens --sort -input_tokens"
     ),
 )

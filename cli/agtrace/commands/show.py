@@ -80,9 +80,11 @@ def critical_spans(spans, trace_id: str) -> tuple[set[str] | None, list[str]]:
         "TRACE_ID may be a unique prefix. Spans whose parent is missing hang under a placeholder; "
         "parent cycles are reported and broken. --format json prints the nested tree.\n\n"
         "Examples:\n\n"
-        "  agtrace show 592ff49b\n\n"
-        "  agtrace show 592ff49b --span a5068b34 --attrs\n\n"
-        "  agtrace show 592ff49b --depth 1 --collapse-over 20 --width 160\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace show 592ff49b\n"
+        "  agtrace show 592ff49b --span a5068b34 --attrs\n"
+        "  agtrace show 592ff49b --depth 1 --collapse-over 20 --width 160\n"
         "  agtrace show 592ff49b --format json | jq '.root.children[].name'"
     ),
 )

@@ -67,11 +67,13 @@ def _make_cell(keys: list[str], rich: bool):
         "with --rate EXPR, the share of traces containing a matching span. --streaks gives each agent's "
         "longest run of the same value in time order; --timeline counts per time bucket.\n\n"
         "Examples:\n\n"
-        "  agtrace stats --by decision_type\n\n"
-        "  agtrace stats --by agent --by decision_type --where 'type = \"decision\"'\n\n"
-        "  agtrace stats --by agent --metric gen_ai.usage.input_tokens\n\n"
-        "  agtrace stats --traces --rate 'decision_type = \"escalate_to_human\"'\n\n"
-        "  agtrace stats --streaks --by decision_type\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace stats --by decision_type\n"
+        "  agtrace stats --by agent --by decision_type --where 'type = \"decision\"'\n"
+        "  agtrace stats --by agent --metric gen_ai.usage.input_tokens\n"
+        "  agtrace stats --traces --rate 'decision_type = \"escalate_to_human\"'\n"
+        "  agtrace stats --streaks --by decision_type\n"
         "  agtrace stats --timeline --by decision_type --every 15m --format csv"
     ),
 )

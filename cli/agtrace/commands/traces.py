@@ -29,7 +29,9 @@ class TraceSort(str, Enum):
         "largest first; --reverse flips any order. --where keeps the traces with at least one span "
         "matching a filter expression (the language of `agtrace query`).\n\n"
         "Examples:\n\n"
-        "  agtrace traces --sort duration --limit 5\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace traces --sort duration --limit 5\n"
         "  agtrace traces --where 'status = error' --format json"
     ),
 )
