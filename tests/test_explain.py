@@ -332,6 +332,27 @@ def test_input_files_without_a_store(fx):
     assert [d["decision_type"] for d in json.loads(r.stdout)["decisions"]] == ["noop"]
 
 
+def test_csv_and_tsv_one_row_per_decision(fx):
+    r = explain(fx, TA, "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "trace_id,span_id,name,agent,decision_type,confidence,reason_code,reasoning,start,offset_ms,duration_ms,status,error",
+        f"{TA},{D0},agent.decision_point,triage_agent,classify,0.95,,It is a billing question.,"
+        "2024-03-01T09:00:02.000000000Z,2000,100,unset,",
+        f"{TA},{D1},agent.decision_point,triage_agent,delegate,0.8,billing_route,Refunds are handled by billing.,"
+        "2024-03-01T09:00:02.200000000Z,2200,100,unset,",
+        f"{TA},{D2},refund_decision,billing_agent,refund,0.66,,Retry the refund by hand.,"
+        "2024-03-01T09:00:05.000000000Z,5000,500,unset,",
+    ]
+    r = explain(fx, TA, D1, "--format", "tsv")
+    assert r.stdout.splitlines()[1].split("\t")[:6] == [TA, D1, "agent.decision_point", "triage_agent", "delegate", "0.8"]
+    assert len(r.stdout.splitlines()) == 2
+    r = explain(fx, TA, "--decision", "delegate", "--format", "csv")
+    assert [line.split(",")[1] for line in r.stdout.splitlines()[1:]] == [D1]
+    help_text = " ".join(invoke(["explain", "--help"]).stdout.split())
+    assert "--format csv or tsv prints one row per decision" in help_text
+
+
 def test_non_decision_span_is_explained_with_a_note(fx):
     r = explain(fx, TC, "00000000000000c3")
     assert r.exit_code == 0
@@ -343,7 +364,6 @@ def test_non_decision_span_is_explained_with_a_note(fx):
 @pytest.mark.parametrize("args, message, hint", [
     ([TA, "--decision", "nope"], f"error: no 'nope' decision in trace {TA}", "hint: decision types in this trace: classify, delegate, refund"),
     ([TA, D1, "--decision", "delegate"], "error: give a span id or --decision, not both", None),
-    ([TA, "--format", "csv"], "error: explain cannot write csv", "hint: use --format table, json or jsonl"),
     (["ffff"], "error: no trace with id 'ffff' in the store", "hint: list the loaded traces with `agtrace traces`"),
     ([TA, "ffff"], f"error: no span with id 'ffff' in trace {TA}", None),
 ])

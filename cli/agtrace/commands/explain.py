@@ -10,7 +10,12 @@ import typer
 from agtrace.app import app
 from agtrace.commands.common import DbOption, FormatOption, InputOption, err, open_for_analysis
 from agtrace.errors import UsageError
-from agtrace.render.output import OutputFormat, dumps
+from agtrace.render.output import OutputFormat, dumps, write_rows
+
+# --format csv/tsv: one row per decision, its own fields (the nested sections
+# - steps, chain, consequences - are json's).
+CSV_COLUMNS = ["trace_id", "span_id", "name", "agent", "decision_type", "confidence", "reason_code", "reasoning",
+               "start", "offset_ms", "duration_ms", "status", "error"]
 
 
 @app.command(
@@ -30,7 +35,9 @@ from agtrace.render.output import OutputFormat, dumps
         "agent it delegated to, and spans of any loaded trace linking to it, each with its status.\n\n"
         "--format json prints an object with decision, reasoning_steps, alternatives, chain, "
         "tools_before, consequences and trace_outcome (a list of them with --decision; "
-        "{decisions, trace_outcome} without a span).\n\n"
+        "{decisions, trace_outcome} without a span). --format csv or tsv prints one row per "
+        "decision (the trace's decisions, or the explained ones): trace_id, span_id, name, agent, "
+        "decision_type, confidence, reason_code, reasoning, start, offset_ms, duration_ms, status, error.\n\n"
         "Examples:\n\n"
         # \b: click prints the examples as written, one per line, never re-wrapped
         "\b\n"
@@ -51,8 +58,6 @@ def explain_cmd(
     from agtrace.lookup import resolve_span_id, resolve_trace_id
     from agtrace.render import explain_view
 
-    if fmt in (OutputFormat.csv, OutputFormat.tsv):
-        raise UsageError(f"explain cannot write {fmt.value}", hint="use --format table, json or jsonl")
     if span and decision:
         raise UsageError("give a span id or --decision, not both")
     store = open_for_analysis(db, inputs)
@@ -63,6 +68,8 @@ def explain_cmd(
         result = ex.summary(trace_id)
         if fmt == OutputFormat.table:
             explain_view.summary(result).write(sys.stdout)
+        elif fmt in (OutputFormat.csv, OutputFormat.tsv):
+            write_rows(result["decisions"], CSV_COLUMNS, fmt)
         else:
             sys.stdout.write(dumps(result, pretty=fmt == OutputFormat.json) + "\n")
         return
@@ -79,6 +86,8 @@ def explain_cmd(
             if i:
                 sys.stdout.write("\n" + "=" * 72 + "\n\n")
             explain_view.explanation(r).write(sys.stdout)
+    elif fmt in (OutputFormat.csv, OutputFormat.tsv):
+        write_rows([r["decision"] for r in results], CSV_COLUMNS, fmt)
     elif fmt == OutputFormat.jsonl:
         for r in results:
             sys.stdout.write(dumps(r) + "\n")
