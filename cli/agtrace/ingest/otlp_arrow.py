@@ -22,6 +22,7 @@ to what the Python readers build for the same chunk (tested).
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import orjson
@@ -114,7 +115,9 @@ def read_chunk(label: str, first_line: int, lines: list[bytes]):
         return None
     try:
         return _build(label, table, numbers)
-    except _NotPlain:
+    except (_NotPlain, pa.ArrowException, ArithmeticError, LookupError, TypeError, ValueError):
+        # Declining is always safe: the Python readers take the chunk (and
+        # report whatever is wrong in it with file and line).
         return None
 
 
@@ -172,6 +175,13 @@ class _Values:
             total = pc.add(total, m)
         _require(_all(pc.equal(total, 1)))  # exactly one typed member: no nulls, no kvlists
         _require(_all(pc.match_substring_regex(pc.drop_null(self.i), _INT_RE)))
+        if self.d.null_count < len(self.d):
+            d = pc.drop_null(self.d)
+            # Arrow's parser takes bare NaN/Infinity (not JSON; Python makes them null)
+            _require(not pc.any(pc.is_nan(d)).as_py() and not pc.any(pc.is_inf(d)).as_py())
+            # and reads the integer token -0 as -0.0 where orjson gives int 0 (0.0)
+            zeros = pc.filter(d, pc.equal(d, 0.0)).to_pylist()
+            _require(all(math.copysign(1.0, z) > 0 for z in zeros))
         self.n = len(anyv)
         self._double_texts = None
 
@@ -209,7 +219,8 @@ class _Values:
         )
         str_val = pc.coalesce(self.s, self.i, pc.if_else(self.b, "true", "false"))
         str_val = self._fill(str_val, pc.is_valid(self.d), self.double_texts()[0])
-        num_val = pc.coalesce(pc.cast(self.int64(), _D), self.d)
+        # beyond 2**53 the double is rounded, as Python's float(int) rounds it
+        num_val = pc.coalesce(pc.cast(self.int64(), _D, safe=False), self.d)
         return vtype, str_val, num_val
 
     def python(self, rows: list[int]) -> list:
