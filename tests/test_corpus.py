@@ -169,7 +169,7 @@ def test_100k_deep_chain_answers_traces_stats_and_query(chain_store):
     r = invoke(["traces", "--db", db, "--format", "json"])
     _no_traceback(r)
     assert json.loads(r.stdout) == [{
-        "trace_id": built.trace_id, "root_name": "step0", "start": "2024-01-15T10:00:00.000000Z",
+        "trace_id": built.trace_id, "root_name": "step0", "start": "2024-01-15T10:00:00.000000000Z",
         "duration_ms": 2.0, "span_count": 100_000, "error_count": 0, "agents": [],
     }]
     r = invoke(["query", "--db", db, "--count", "depth >= 99990"])
