@@ -570,6 +570,64 @@ def test_values_only_python_reads_exactly_are_declined(value):
     assert python_result([line])[1].spans == 1
 
 
+_BASE = _line_with_value(b'{"stringValue":"x"}')
+
+
+def _set(old: bytes, new: bytes) -> bytes:
+    assert old in _BASE
+    return _BASE.replace(old, new, 1)
+
+
+JSON_ODDITIES = {
+    # duplicate members: orjson keeps the last, so the fast path must not keep another
+    "dup-value-member": (_set(b'{"stringValue":"x"}', b'{"stringValue":"a","stringValue":"b"}'), None),
+    "dup-int-member": (_set(b'{"stringValue":"x"}', b'{"intValue":"1","intValue":"2"}'), None),
+    "dup-trace-id": (_set(b'"traceId":', b'"traceId":"' + b"a" * 32 + b'","traceId":'), None),
+    "dup-name": (_set(b'"name":"n"', b'"name":"a","name":"b"'), None),
+    "dup-key-member": (_set(b'{"key":"k"', b'{"key":"j","key":"k"'), None),
+    "dup-status": (_set(b'"kind":1', b'"status":{"code":2},"status":{"code":1},"kind":1'), None),
+    "dup-attributes": (_set(b'"kind":1', b'"attributes":[],"kind":1'), None),
+    "dup-resource-spans": (_BASE.rstrip(b"\n")[:-1] + b',"resourceSpans":[]}\n', None),
+    # escapes in member names and keys, number edge cases, times
+    "escaped-member-name": (_set(b'"name":', b'"na\\u006de":'), "any"),
+    "escaped-key": (_set(b'{"key":"k"', b'{"key":"\\u006b"'), "any"),
+    "nul-in-key": (_set(b'{"key":"k"', b'{"key":"k\\u0000"'), "any"),
+    "double-underflow": (_set(b'{"stringValue":"x"}', b'{"doubleValue":1e-400}'), "any"),
+    "double-long-digits": (_set(b'{"stringValue":"x"}', b'{"doubleValue":0.1000000000000000055511151231257827}'), "any"),
+    "double-halfway": (_set(b'{"stringValue":"x"}', b'{"doubleValue":9007199254740993}'), "any"),
+    "time-int64-max": (_set(b'"startTimeUnixNano":"10","endTimeUnixNano":"20"',
+                            b'"startTimeUnixNano":"9223372036854775807","endTimeUnixNano":"9223372036854775807"'), "any"),
+    "time-beyond-int64": (_set(b'"endTimeUnixNano":"20"', b'"endTimeUnixNano":"9223372036854775808"'), None),
+    "time-leading-zeros": (_set(b'"startTimeUnixNano":"10"', b'"startTimeUnixNano":"0000000000000000000000010"'), "any"),
+    "time-arabic-digits": (_set(b'"startTimeUnixNano":"10"', '"startTimeUnixNano":"\u0661\u0660"'.encode()), None),
+    "time-hex": (_set(b'"startTimeUnixNano":"10"', b'"startTimeUnixNano":"0x10"'), None),
+    "time-as-number": (_set(b'"startTimeUnixNano":"10"', b'"startTimeUnixNano":10'), None),
+    "int-arabic-digits": (_set(b'{"stringValue":"x"}', '{"intValue":"\u0661\u0660"}'.encode()), None),
+    "kind-1.0": (_set(b'"kind":1', b'"kind":1.0'), None),
+    "kind-beyond-int64": (_set(b'"kind":1', b'"kind":99999999999999999999'), None),
+    "code-beyond-int64": (_set(b'"kind":1', b'"kind":1,"status":{"code":99999999999999999999}'), None),
+    "flags-beyond-int64": (_set(b'"kind":1', b'"kind":1,"flags":99999999999999999999'), None),
+    # nulls where objects and lists go
+    "null-members": (_set(b'"kind":1', b'"kind":null,"status":null,"events":null,"links":null,"parentSpanId":null'),
+                     "fast"),
+    "null-resource-and-scopes": (b'{"resourceSpans":[{"resource":null,"scopeSpans":null}]}\n', "fast"),
+    "null-scope-and-spans": (b'{"resourceSpans":[{"scopeSpans":[{"scope":null,"spans":null}]}]}\n', "fast"),
+    "resource-without-scopes": (b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+                                b'{"stringValue":"s"}}]},"scopeSpans":null}]}\n', "fast"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSON_ODDITIES))
+def test_json_oddities(name):
+    """JSON the generator does not write: declined where expected (None), else exactly Python's."""
+    line, expect = JSON_ODDITIES[name]
+    fast = check_contract([line])
+    if expect is None:
+        assert fast is None
+    elif expect == "fast":
+        assert fast is not None
+
+
 def test_sources_blank_lines_and_counts():
     """Spans name their own file line; blank lines are skipped but still counted."""
     line = _line_with_value(b'{"boolValue":true}')
