@@ -98,11 +98,23 @@ class _NotPlain(Exception):
 def read_chunk(label: str, first_line: int, lines: list[bytes]):
     """Read Collector lines; the same result tuple as `parallel._parse_chunk`,
     or None when the chunk must go through the Python readers."""
-    numbers = [first_line + i for i, raw in enumerate(lines) if raw.strip()]
+    numbers = []
+    for i, raw in enumerate(lines):
+        s = raw.strip()
+        if s:
+            # Requests are objects. pyarrow's reader also crashes outright on
+            # input whose first value is `null` (apache/arrow#47409).
+            if s[:1] != b"{":
+                return None
+            numbers.append(first_line + i)
     if not numbers:
         return None
     data = b"".join(lines)
     if b"\xef\xbb\xbf" in data:
+        return None
+    try:
+        data.decode("utf-8")  # Arrow does not check; Python makes bad bytes U+FFFD
+    except UnicodeDecodeError:
         return None
     try:
         table = pj.read_json(
