@@ -22,7 +22,7 @@ def _options():
     """(command, long options, short flags) for every option of every command."""
     cmd = typer.main.get_command(app)
     for name, c in cmd.commands.items():
-        for p in c.get_params(c.context_class(c))  # typer vendors click: no `import click`:
+        for p in c.get_params(c.context_class(c)):  # typer vendors click: no `import click`
             opts = list(p.opts) + list(p.secondary_opts)
             longs = [o for o in opts if o.startswith("--")]
             shorts = [o for o in opts if o.startswith("-") and not o.startswith("--")]
