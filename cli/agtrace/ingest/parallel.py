@@ -204,6 +204,13 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
         except BaseException:
             for f in pending:
                 f.cancel()
+            # Stop the workers now: one still starting up would otherwise find
+            # its parent's pipe closed and print an EOFError traceback.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                try:
+                    proc.terminate()
+                except Exception:
+                    pass
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return any_doc
