@@ -45,6 +45,9 @@ def _env(tmp: Path, **extra) -> dict:
         "PYTHONPATH": str(ROOT / "cli") + os.pathsep + env.get("PYTHONPATH", ""),
         "PYTHONDONTWRITEBYTECODE": "1",
         "AGTRACE_WORKERS": "0",  # the process pool only where a test asks for it
+        # The Python readers: the signals below must land while a load still
+        # runs, and the Arrow reader finishes the test files in well under a second.
+        "AGTRACE_FAST_MIN_BYTES": str(1 << 62),
     })
     env.update({k: str(v) for k, v in extra.items()})
     return env

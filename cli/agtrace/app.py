@@ -79,11 +79,13 @@ app = typer.Typer(
         "embedded DuckDB store, then ask: which agent decided what, where the time went, what failed.\n\n"
         "Store: --db PATH, else $AGTRACE_DB, else ./agtrace.duckdb. "
         "Analysis commands also take -i FILE to read files directly.\n\n"
-        "Example:\n\n"
-        "  agtrace load sample_traces/\n\n"
-        "  agtrace traces\n\n"
-        "  agtrace show 592ff49b\n\n"
-        "  agtrace query 'type = \"decision\" and decision_confidence < 0.8'\n\n"
+        "Examples:\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace load sample_traces/\n"
+        "  agtrace traces\n"
+        "  agtrace show 592ff49b\n"
+        "  agtrace query 'type = \"decision\" and decision_confidence < 0.8'\n"
         "  agtrace stats --by decision_type"
     ),
 )

@@ -35,8 +35,10 @@ class LoadFormat(str, Enum):
         "and reported with file and line; --strict makes any of them fail the whole load.\n\n"
         "The summary goes to stderr; --format json prints it to stdout as data.\n\n"
         "Examples:\n\n"
-        "  agtrace load sample_traces/\n\n"
-        "  agtrace load --db ci.duckdb 'exports/*.jsonl.gz'\n\n"
+        # \b: click prints the examples as written, one per line, never re-wrapped
+        "\b\n"
+        "  agtrace load sample_traces/\n"
+        "  agtrace load --db ci.duckdb 'exports/*.jsonl.gz'\n"
         "  otel-export | agtrace load -"
     ),
 )
