@@ -188,7 +188,8 @@ def load_paths(
                     con.from_arrow(table).insert_into(name)
 
         sink = None  # made when a file needs reading (see below)
-        known_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
+        stored_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
+        known_hashes = set(stored_hashes)  # plus every file met in this load
         # A file at the same path with the same size and modification time as
         # when it was loaded is not read again (hashing 500 MB takes 0.4 s).
         known_stats = {(p, sz, mt): h for p, sz, mt, h in con.execute(
@@ -281,8 +282,8 @@ def load_paths(
             con.executemany(
                 "INSERT INTO files VALUES (?, ?, ?, ?, now()::TIMESTAMP)", [list(x) for x in loaded_files]
             )
-        stored = {d for d, *_ in loaded_files} | {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
-        remember = [[p, sz, mt, h] for (p, sz, mt), h in new_stats.items() if h in stored]
+        stored_hashes.update(d for d, *_ in loaded_files)
+        remember = [[p, sz, mt, h] for (p, sz, mt), h in new_stats.items() if h in stored_hashes]
         if remember:
             con.executemany("DELETE FROM file_stats WHERE path = ?", [[r[0]] for r in remember])
             con.executemany("INSERT INTO file_stats VALUES (?, ?, ?, ?)", remember)
@@ -513,15 +514,14 @@ def _merge(con, report: LoadReport, cluster: bool = True) -> None:
             SELECT 1 FROM spans e WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id AND e.kind = s.kind
               AND (s.dedupe_key IS NULL OR e.start_ns // 1000 = s.dedupe_key))
     """)
-    new_count = con.execute("SELECT count(*) FROM new_sids").fetchone()[0]
+    added = con.execute("SELECT count(*) FROM new_sids").fetchone()[0]
     # Every staged span new (the usual first load): no filtering join needed.
-    everything = new_count == staged
+    everything = added == staged
     if everything:
         con.execute("CREATE OR REPLACE TEMP VIEW new_spans AS SELECT * FROM stage_spans")
     else:
         con.execute("CREATE OR REPLACE TEMP VIEW new_spans AS "
                     "SELECT * FROM stage_spans WHERE sid IN (SELECT sid FROM new_sids)")
-    added = new_count
     report.spans_added = added
     report.duplicates = staged - added
     if report.duplicates:
@@ -621,11 +621,11 @@ def _insert_derived(con, everything: bool, cluster: bool = True) -> None:
     """)
     # Key order clusters each key's rows into few row groups, so the zone maps
     # let a filter or group-by on one key skip the rest of the table.
-    if everything and not cluster:
-        con.execute("INSERT INTO attrs SELECT * FROM stage_attrs")
-        con.execute("INSERT INTO links SELECT * FROM stage_links")
-    elif everything:
-        con.execute("INSERT INTO attrs SELECT * FROM stage_attrs ORDER BY key, sid")
+    if everything:
+        if cluster:
+            con.execute("INSERT INTO attrs SELECT * FROM stage_attrs ORDER BY key, sid")
+        else:
+            con.execute("INSERT INTO attrs SELECT * FROM stage_attrs")
         con.execute("INSERT INTO links SELECT * FROM stage_links")
     else:
         con.execute("INSERT INTO attrs SELECT * FROM stage_attrs WHERE sid IN (SELECT sid FROM new_sids) "

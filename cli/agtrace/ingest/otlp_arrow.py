@@ -35,8 +35,9 @@ from agtrace.ingest.semantics import (
 )
 from agtrace.ingest.sink import (
     ATTR_SCHEMA, LINK_SCHEMA, RES_ATTR_SCHEMA, RES_SCHEMA, SPAN_SCHEMA, Batch, FileStats, SpanSink, _dumps, _table,
+    int64_or_none, link_rows,
 )
-from agtrace.ingest.values import KINDS
+from agtrace.ingest.values import KINDS, any_value, kv_list
 
 FORMAT = "otlp-json"
 # Files from this size on are read in chunks by this reader when their first
@@ -197,9 +198,6 @@ class _Values:
         self.n = len(anyv)
         self._double_texts = None
 
-    def int64(self) -> pa.Array:
-        return pc.cast(self.i, pa.int64())
-
     def double_texts(self) -> tuple[list, list]:
         """(repr, orjson text) of the doubles, in order, computed once."""
         if self._double_texts is None:
@@ -232,7 +230,7 @@ class _Values:
         str_val = pc.coalesce(self.s, self.i, pc.if_else(self.b, "true", "false"))
         str_val = self._fill(str_val, pc.is_valid(self.d), self.double_texts()[0])
         # beyond 2**53 the double is rounded, as Python's float(int) rounds it
-        num_val = pc.coalesce(pc.cast(self.int64(), _D, safe=False), self.d)
+        num_val = pc.coalesce(pc.cast(pc.cast(self.i, pa.int64()), _D, safe=False), self.d)
         return vtype, str_val, num_val
 
     def python(self, rows: list[int]) -> list:
@@ -251,26 +249,8 @@ class _Values:
             elif b is not None:
                 out.append(b)
             else:
-                out.append(_py_array(a))
+                out.append(any_value({"arrayValue": a}))
         return out
-
-
-def _py_value(v: dict):
-    """One AnyValue as pyarrow gives it (every member, unset ones None)."""
-    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
-        x = v.get(key)
-        if x is not None:
-            return int(x) if key == "intValue" else x
-    a = v.get("arrayValue")
-    return _py_array(a) if a is not None else None
-
-
-def _py_array(a: dict | None) -> list:
-    return [_py_value(e) for e in ((a or {}).get("values") or ())]
-
-
-def _py_kvs(items: list | None) -> dict:
-    return {kv["key"]: _py_value(kv["value"]) for kv in items or ()}
 
 
 def _check_kvs(kvs: pa.Array) -> tuple[pa.Array, pa.Array, _Values, pa.Array | None]:
@@ -339,7 +319,9 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
     _check_kvs(res_attrs)
     rids, services = [], []
     for items in res_attrs.to_pylist():
-        rid, service = sink.resource(_py_kvs(items))
+        # pyarrow gives every AnyValue member (unset ones None): the usual
+        # kv_list rules pick the one that is set
+        rid, service = sink.resource(kv_list(items))
         rids.append(rid)
         services.append(service)
     ss_res = pc.take(pa.array(rids, _S), ss_rs), pc.take(pa.array(services, _S), ss_rs)
@@ -369,12 +351,12 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         arrays = a_vals.a
         elem_lists = pc.struct_field(arrays, "values")
         elem_len = _lengths(elem_lists)
+        elem_offsets = _offsets(elem_len)
         elem_parent = _parents(elem_lists)
-        elem_json = a_elems.json_texts()
-        elem_list_json = pa.ListArray.from_arrays(_offsets(elem_len), elem_json)
+        elem_list_json = pa.ListArray.from_arrays(elem_offsets, a_elems.json_texts())
         array_json = pc.binary_join_element_wise("[", pc.binary_join(elem_list_json, ","), "]", "")
         array_json = pc.if_else(pc.is_valid(arrays), array_json, pa.nulls(len(arrays), _S))
-        starts = pc.take(_offsets(elem_len), elem_parent)
+        starts = pc.take(elem_offsets, elem_parent)
         e_idx = pc.cast(pc.subtract(pa.array(range(len(elem_parent)), pa.int64()), pc.cast(starts, pa.int64())), pa.int32())
         ev_type, ev_str, ev_num = a_elems.attr_columns()
         elem_rows = (pc.take(a_parent, elem_parent), pc.take(a_key, elem_parent), e_idx, ev_type, ev_str, ev_num)
@@ -417,10 +399,10 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         for owner, ev in zip(owners, ev_flat.to_pylist()):
             t = ev["timeUnixNano"]
             events_py.setdefault(owner, []).append(
-                {"name": ev["name"], "time_ns": int(t) if t else None, "attributes": _py_kvs(ev["attributes"])})
+                {"name": ev["name"], "time_ns": int(t) if t else None, "attributes": kv_list(ev["attributes"])})
         for owner, evs in events_py.items():
             events_text[owner] = _dumps(evs)
-    link_rows = []
+    links_out: list[tuple] = []
     ln_lists = pc.struct_field(spans, "links")
     if ln_lists.null_count < n and pc.sum(_lengths(ln_lists)).as_py():
         ln_flat = ln_lists.flatten()
@@ -429,15 +411,13 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         lt, ls = pc.struct_field(ln_flat, "traceId"), pc.struct_field(ln_flat, "spanId")
         _require(lt.null_count == 0 and ls.null_count == 0)
         _require(_all(pc.match_substring_regex(lt, _TRACE_RE)) and _all(pc.match_substring_regex(ls, _SPAN_RE)))
-        owners = _parents(ln_lists).to_pylist()
+        per_span: dict[int, list] = {}
+        for owner, ln in zip(_parents(ln_lists).to_pylist(), ln_flat.to_pylist()):
+            per_span.setdefault(owner, []).append(
+                {"trace_id": ln["traceId"], "span_id": ln["spanId"], "attributes": kv_list(ln["attributes"])})
         tids, sids_ = trace_id.to_pylist(), span_id.to_pylist()
-        counter: dict[int, int] = {}
-        for owner, ln in zip(owners, ln_flat.to_pylist()):
-            i = counter.get(owner, 0)
-            counter[owner] = i + 1
-            la = _py_kvs(ln["attributes"])
-            link_rows.append((owner, i, tids[owner], sids_[owner], ln["traceId"], ln["spanId"], "link",
-                              _dumps(la) if la else None))
+        for owner, links in per_span.items():
+            links_out.extend(link_rows(owner, tids[owner], sids_[owner], links))
 
     # agent semantics: Python rules on the few attributes they read, memoised
     derived = _derive_all(name, a_parent, a_key, a_vals, frag, attr_offsets, events_py, n)
@@ -452,7 +432,7 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
         own_agent, typ, model, in_tok, out_tok, session, source, pa.nulls(n, pa.int64()),
     ], schema=SPAN_SCHEMA)
     batch = Batch(
-        spans=span_table, attrs=attrs, links=_table(link_rows, LINK_SCHEMA),
+        spans=span_table, attrs=attrs, links=_table(links_out, LINK_SCHEMA),
         resources=_table(sink.rrows, RES_SCHEMA), resource_attrs=_table(sink.rarows, RES_ATTR_SCHEMA),
     )
     stats.spans = n
@@ -460,7 +440,6 @@ def _build(label: str, table: pa.Table, numbers: list[int]):
     return batch, stats, {FORMAT}, n, True
 
 
-_INT64 = (-(1 << 63), (1 << 63) - 1)
 _TOKEN_KEYS = frozenset(INPUT_TOKEN_KEYS) | frozenset(OUTPUT_TOKEN_KEYS)
 _SHAPE_KEYS = pa.array(sorted(derive_keys() - _TOKEN_KEYS), _S)
 _TOKEN_KEY_ARRAY = pa.array(sorted(_TOKEN_KEYS), _S)
@@ -503,12 +482,9 @@ def _derive_all(name, a_parent, a_key, a_vals: _Values, frag, attr_offsets, even
         keys = pc.take(a_key, pa.array(tok_rows, pa.int64())).to_pylist()
         for owner, k, v in zip(owners, keys, a_vals.python(tok_rows)):
             per_span.setdefault(owner, {})[k] = v
-        lo, hi = _INT64
         for owner, d in per_span.items():
-            i = as_int(first_value(d, INPUT_TOKEN_KEYS))
-            o = as_int(first_value(d, OUTPUT_TOKEN_KEYS))
-            in_tok[owner] = i if i is None or lo <= i <= hi else None
-            out_tok[owner] = o if o is None or lo <= o <= hi else None
+            in_tok[owner] = int64_or_none(as_int(first_value(d, INPUT_TOKEN_KEYS)))
+            out_tok[owner] = int64_or_none(as_int(first_value(d, OUTPUT_TOKEN_KEYS)))
     if events_py:
         own_agent, typ, model, session = (x.to_pylist() for x in (own_agent, typ, model, session))
         names = name.to_pylist()
@@ -520,8 +496,6 @@ def _derive_all(name, a_parent, a_key, a_vals: _Values, frag, attr_offsets, even
             d = dict(next(values) for _ in range(offsets[owner + 1] - offsets[owner]))
             r = derive(names[owner], d, evs)
             own_agent[owner], typ[owner], model[owner], session[owner] = r[0], r[1], r[2], r[5]
-            lo, hi = _INT64
-            in_tok[owner] = r[3] if r[3] is None or lo <= r[3] <= hi else None
-            out_tok[owner] = r[4] if r[4] is None or lo <= r[4] <= hi else None
+            in_tok[owner], out_tok[owner] = int64_or_none(r[3]), int64_or_none(r[4])
         own_agent, typ, model, session = (pa.array(x, _S) for x in (own_agent, typ, model, session))
     return own_agent, typ, model, pa.array(in_tok, pa.int64()), pa.array(out_tok, pa.int64()), session

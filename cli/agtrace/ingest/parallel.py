@@ -127,9 +127,6 @@ class _InProcess:
     """The pool's interface, run in this process: chunked reading without workers
     (the Arrow reader on a file too small to pay for starting a pool)."""
 
-    def __init__(self, *args, **kwargs):
-        pass
-
     def __enter__(self):
         return self
 

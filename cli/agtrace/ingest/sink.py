@@ -46,6 +46,23 @@ _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 
 
+def int64_or_none(v: int | None) -> int | None:
+    """An int the store's BIGINT columns can hold, else None."""
+    return v if v is None or _INT64_MIN <= v <= _INT64_MAX else None
+
+
+def link_rows(sid: int, trace_id: str, span_id: str, links: list[dict]) -> list[tuple]:
+    """The `links` rows of one span; `links` items {trace_id, span_id, attributes, ref_type}."""
+    rows = []
+    for i, ln in enumerate(links):
+        la = ln.get("attributes")
+        lt, ls, rt = ln.get("trace_id"), ln.get("span_id"), ln.get("ref_type") or "link"
+        rows.append((sid, i, trace_id, span_id, lt if lt is None or type(lt) is str else str(lt),
+                     ls if ls is None or type(ls) is str else str(ls), rt if type(rt) is str else str(rt),
+                     _dumps(la) if la else None))
+    return rows
+
+
 @dataclass
 class Batch:
     spans: pa.Table
@@ -258,19 +275,12 @@ class SpanSink:
             sid, trace_id, span_id, parent_span_id, name, kind, status, status_message or None,
             start_ns, end_ns, service, resource_id, scope_name, scope_version, attr_text,
             _dumps(events) if events else None, agent, typ, model,
-            in_tok if in_tok is None or _INT64_MIN <= in_tok <= _INT64_MAX else None,
-            out_tok if out_tok is None or _INT64_MIN <= out_tok <= _INT64_MAX else None,
+            int64_or_none(in_tok), int64_or_none(out_tok),
             session, f"{st.path}:{line}" if line is not None else st.path, identity_extra,
         ))
         _attr_rows(sid, attributes, self.arows.append)
         if links:
-            lap = self.lrows.append
-            for i, ln in enumerate(links):
-                la = ln.get("attributes")
-                lt, ls, rt = ln.get("trace_id"), ln.get("span_id"), ln.get("ref_type") or "link"
-                lap((sid, i, trace_id, span_id, lt if lt is None or type(lt) is str else str(lt),
-                     ls if ls is None or type(ls) is str else str(ls), rt if type(rt) is str else str(rt),
-                     _dumps(la) if la else None))
+            self.lrows.extend(link_rows(sid, trace_id, span_id, links))
         st.spans += 1
         self.count += 1
         if self.count >= self.batch_size:
