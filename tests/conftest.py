@@ -37,6 +37,32 @@ def shared_samples():
     return SHARED_SAMPLES
 
 
+@pytest.fixture(scope="session")
+def samples_db(tmp_path_factory):
+    """One store of the bundled samples, shared by read-only tests."""
+    path = tmp_path_factory.mktemp("samples") / "samples.duckdb"
+    r = invoke(["load", "--db", path, SAMPLES])
+    assert r.exit_code == 0, r.stderr
+    return path
+
+
+def fuzz_settings(default_examples: int, *extra_checks):
+    """Hypothesis settings of the fuzz tests: deterministic unless
+    AGTRACE_FUZZ_RANDOM is set, AGTRACE_FUZZ_EXAMPLES examples."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get("AGTRACE_FUZZ_EXAMPLES", str(default_examples))),
+        deadline=None,
+        derandomize=not os.environ.get("AGTRACE_FUZZ_RANDOM"),
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+                               *extra_checks],
+    )
+
+
 def invoke(args, input=None):
     """Run the real CLI in-process; returns the click Result (stdout/stderr apart)."""
     from agtrace.cli import app

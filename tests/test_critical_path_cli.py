@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, invoke
+from test_formats_zipkin import T as ZIPKIN_TRACE, US as ZIPKIN_US, zspan
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("AGTRACE_UPDATE_GOLDEN") == "1"
@@ -522,19 +523,11 @@ def test_big_and_small_trace_fetches_agree(mr_db, monkeypatch):
 
 # -- Zipkin shared ids: the same tree as `agtrace show` ----------------------------------
 
-ZK_TRACE = "8ce82b2e9ed820ba"
-ZK_US = 1_705_312_800_000_000
+ZK_TRACE = ZIPKIN_TRACE
 
 
 def _zspan(sid, name, ts, dur, parent=None, kind=None, service="svc", **extra):
-    d = {"traceId": ZK_TRACE, "id": sid, "name": name, "timestamp": ZK_US + ts, "duration": dur,
-         "localEndpoint": {"serviceName": service}}
-    if parent:
-        d["parentId"] = parent
-    if kind:
-        d["kind"] = kind
-    d.update(extra)
-    return d
+    return zspan(sid, name, ZIPKIN_US + ts, dur, parent=parent, kind=kind, service=service, **extra)
 
 
 def test_zipkin_shared_id_attaches_children_by_the_rule_show_uses(tmp_path):

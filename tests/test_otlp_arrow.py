@@ -29,26 +29,17 @@ import duckdb
 import orjson
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agtrace.ingest import otlp_arrow, semantics
 from agtrace.ingest.parallel import _parse_chunk
 from agtrace.ingest.sink import ATTR_SCHEMA, LINK_SCHEMA, RES_ATTR_SCHEMA, RES_SCHEMA, SPAN_SCHEMA
+from conftest import ROOT, SAMPLES, SHARED_SAMPLES, fuzz_settings
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "sample_traces"
-SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
 GEN_PATH = ROOT / "benchmarks" / "gen_otlp.py"
 
-EXAMPLES = int(os.environ.get("AGTRACE_FUZZ_EXAMPLES", "150"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=not os.environ.get("AGTRACE_FUZZ_RANDOM"),
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-)
+PROPERTY = fuzz_settings(150)
 
 SCHEMAS = {"spans": SPAN_SCHEMA, "attrs": ATTR_SCHEMA, "links": LINK_SCHEMA, "resources": RES_SCHEMA,
            "resource_attrs": RES_ATTR_SCHEMA}
@@ -432,7 +423,7 @@ def test_fast_reader_declines_or_matches_python(lines, first_line):
     check_contract(lines, first_line=first_line)
 
 
-@settings(PROPERTY, max_examples=max(EXAMPLES // 3, 10))
+@settings(PROPERTY, max_examples=max(PROPERTY.max_examples // 3, 10))
 @given(lines=chunk(PLAIN))
 def test_plain_collector_lines_take_the_fast_path(lines):
     """What the Collector writes (hex ids, digit-string times, typed leaf values,

@@ -14,12 +14,9 @@ MOTIVATING = ('name = "approval_decision" and duration_ms > 5000 and timestamp >
               'and timestamp < "2024-01-15T12:00:00Z"')
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("q") / "samples.duckdb"
-    r = invoke(["load", "--db", path, SAMPLES])
-    assert r.exit_code == 0, r.stderr
-    return path
+@pytest.fixture
+def db(samples_db):
+    return samples_db
 
 
 def q(db, *args):

@@ -9,12 +9,9 @@ import pytest
 from conftest import SAMPLES, invoke
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("limits") / "s.duckdb"
-    r = invoke(["load", "--db", path, SAMPLES])
-    assert r.exit_code == 0, r.stderr
-    return path
+@pytest.fixture
+def db(samples_db):
+    return samples_db
 
 
 def rows(db, *args):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import os
 
 import otlp_proto_encode
 import pytest
@@ -39,16 +38,10 @@ from agtrace.ingest import load_paths, loader
 from agtrace.ingest.sink import FileStats, SpanSink
 from agtrace.ingest.sources import Source
 from agtrace.store import Store
+from conftest import fuzz_settings
 
-EXAMPLES = int(os.environ.get("AGTRACE_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=not os.environ.get("AGTRACE_FUZZ_RANDOM"),
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture,
-                           HealthCheck.filter_too_much],
-)
+FUZZ = fuzz_settings(40, HealthCheck.function_scoped_fixture)
+EXAMPLES = FUZZ.max_examples
 STORE_FUZZ = settings(FUZZ, max_examples=max(EXAMPLES // 5, 4))
 
 T1 = "5b8efff798038103d269b633813fc60c"

@@ -132,13 +132,6 @@ def by_key(rows, *keys):
 # -- fixtures ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def samples_db(tmp_path_factory):
-    db = tmp_path_factory.mktemp("stats") / "samples.duckdb"
-    r = invoke(["load", "--db", db, SAMPLES])
-    assert r.exit_code == 0, r.stderr
-    return db
-
 
 @pytest.fixture(scope="module")
 def otlp_spans():
