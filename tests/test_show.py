@@ -809,3 +809,27 @@ def test_flatten_guides_match_the_reference_prefix(seed):
             assert row.depth == len(chain) - 1
             assert row.guides == guides
             assert row.cont == (cont + "│" if node.children else cont)
+
+
+def test_width_of_a_terminal_without_a_size_falls_back_to_columns(monkeypatch):
+    """A pseudo-terminal with no size (script, docker -t) reports 0 columns: use $COLUMNS, else 120."""
+    import os
+    import sys
+
+    from agtrace.commands import show
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            return 1
+
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((0, 0)))
+    monkeypatch.setenv("COLUMNS", "100")
+    assert show.output_width(None) == 100
+    monkeypatch.delenv("COLUMNS")
+    assert show.output_width(None) == show.DEFAULT_PIPE_WIDTH == 120
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((90, 30)))
+    assert show.output_width(None) == 90

@@ -30,7 +30,9 @@ def output_width(explicit: int | None) -> int:
         return explicit
     try:
         if sys.stdout.isatty():
-            return os.get_terminal_size(sys.stdout.fileno()).columns
+            cols = os.get_terminal_size(sys.stdout.fileno()).columns
+            if cols > 0:  # a pseudo-terminal without a size (script, docker -t) says 0
+                return cols
     except (AttributeError, ValueError, OSError):
         pass
     cols = os.environ.get("COLUMNS", "")
