@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
+from agtrace.engine import duckdb
 
 from agtrace.errors import StoreError
 

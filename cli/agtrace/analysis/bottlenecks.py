@@ -55,6 +55,7 @@ from agtrace.analysis.critical_path import (
     what_if_columns,
     walk,
 )
+from agtrace.engine import relational
 from agtrace.errors import UsageError
 
 GROUP_COLUMNS = {"name": "s.name", "agent": "s.agent", "type": "s.type"}
@@ -344,6 +345,7 @@ def iter_traces(store, select: str, where_sql: str | None, params: Params,
     sql = f"SELECT s.trace_id, {select} FROM spans s{_trace_filter(where_sql)} ORDER BY s.trace_id"
     # A cursor of its own: the stream may be left unfinished (the caller stops
     # early), and an unfinished result must not block the store's connection.
+    relational()
     cur = store.con.cursor()
     try:
         reader = cur.sql(sql, params=params if params else None).to_arrow_reader(batch_rows or BATCH_ROWS)
@@ -485,6 +487,7 @@ def fetch_trace_columns(store, trace_id: str, target_sql: str | None = None,
             rows = cur.execute(sql, params).fetchall()
             lists = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
         else:
+            relational()
             tbl = cur.sql(sql, params=params).to_arrow_table()
             lists = [c.to_pylist() for c in tbl.columns]
     finally:

@@ -65,7 +65,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
+from agtrace.engine import duckdb
 
 from agtrace.errors import AgtraceError, ExpressionError, InputError, UsageError
 from agtrace.query import Filter, compile_filter, field_info, field_numeric_expr, parse_field

@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agtrace.engine import relational
 from agtrace.errors import InputError, StoreError
 from agtrace.ingest.sources import BadDocument, Source, expand_paths, iter_documents, open_binary
 from agtrace.store import Store
@@ -178,6 +179,7 @@ def load_paths(
         first_sid = con.execute("SELECT coalesce(max(sid), 0) + 1 FROM spans").fetchone()[0]
 
         def on_batch(batch) -> None:
+            relational()  # con.from_arrow (a no-op after the first batch)
             for table, name in ((batch.spans, "stage_spans"), (batch.attrs, "stage_attrs"),
                                 (batch.links, "stage_links"), (batch.resources, "stage_resources"),
                                 (batch.resource_attrs, "stage_resource_attrs")):
@@ -578,6 +580,7 @@ def _derive_bucket(con, bucket: int, buckets: int) -> int:
 
     from agtrace.ingest.derive import derive_tree
 
+    relational()
     tree = con.sql("""
         SELECT sid, trace_id, span_id, parent_span_id, kind, own_agent, depth, is_root, agent, parent_sid, 0 AS is_new
         FROM spans WHERE trace_id IN (SELECT trace_id FROM touched) AND hash(trace_id) % $1 = $2

@@ -20,7 +20,7 @@ import re
 import threading
 import warnings
 
-import duckdb
+from agtrace.engine import duckdb
 
 _UNSUPPORTED = (
     ("(?=", "a lookahead (?=...)"),
