@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA_DIR, describe_machine, machine, run_repeated  # noqa: E402
+from common import DATA_DIR, child_env, compile_bytecode, describe_machine, machine, run_repeated  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG_TRACE = "b16b16b16b16b16b16b16b16b16b1600"
@@ -54,13 +54,6 @@ MS = 1_000_000
 def agtrace_cmd() -> list[str]:
     return [sys.executable, "-m", "agtrace"]
 
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "cli") + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("AGTRACE_DB", None)
-    env.pop("NO_COLOR", None)
-    return env
 
 
 def load(store: Path, *files: Path) -> None:
@@ -169,6 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DATA_DIR, help="where the generated files and stores go")
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
     args = ap.parse_args(argv)
+    compile_bytecode()
 
     b1m, cp, small = build(args.data)
     print(describe_machine())

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from common import DATA_DIR, describe_machine, machine, run_repeated  # noqa: E402
+from common import DATA_DIR, child_env, compile_bytecode, describe_machine, machine, run_repeated  # noqa: E402
 
 COMMANDS = [
     # (label, arguments, target at 1M spans in seconds or None)
@@ -50,12 +50,6 @@ COMMANDS = [
     ("traces --sort duration --limit 20", ["traces", "--sort", "duration", "--limit", "20"], None),
 ]
 
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "cli") + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("AGTRACE_DB", None)
-    return env
 
 
 def agtrace(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -146,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--replicate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    compile_bytecode()
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     small = DATA_DIR / f"scale_{args.base}.duckdb"

@@ -38,7 +38,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "cli"))
 
-from common import describe_machine, run_repeated  # noqa: E402
+from common import child_env, compile_bytecode, describe_machine, run_repeated  # noqa: E402
 
 BASE_NS = 1_736_899_200_000_000_000  # 2025-01-15T00:00:00Z
 MS = 1_000_000
@@ -237,30 +237,25 @@ def main() -> None:
     small_id = con.execute(f"SELECT md5('trace-{traces // 2}')").fetchone()[0]
     con.close()
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "cli") + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("NO_COLOR", None)
-    # An installed agtrace has its bytecode compiled (pip does it); a checkout
-    # run with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every
-    # run (~0.1 s). Cache bytecode outside the tree, and warm it up once.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env = child_env()
+    compile_bytecode()
     subprocess.run([sys.executable, "-m", "agtrace", "show", small_id[:12], "--db", str(plain)], env=env,
                    stdout=subprocess.DEVNULL, check=True)
     results = []
     for label, db in (("interleaved", plain), ("ordered by trace_id", ordered)):
         for what, tid, target in (("40 spans", small_id, 0.5), ("50,000 spans", big_id, 3.0)):
             cmd = [sys.executable, "-m", "agtrace", "show", tid[:12], "--db", str(db), "--width", "160"]
-            st = run_repeated(f"show {what} [{label}]", cmd, repeat=args.repeat, stdout_path=work / "out.txt")
+            st = run_repeated(f"show {what} [{label}]", cmd, repeat=args.repeat, stdout_path=work / "out.txt",
+                              env=env)
             lines = sum(1 for _ in open(work / "out.txt", encoding="utf-8"))
             results.append((st, target, lines))
             if args.stages:
                 s = stages(db, tid)
                 print("  stages: " + ", ".join(f"{k} {v * 1000:.0f}ms" for k, v in s.items()))
-    base = run_repeated("python -c 'import duckdb' (floor)", [sys.executable, "-c", "import duckdb"],
+    base = run_repeated("python -c 'import _duckdb' (floor)", [sys.executable, "-c", "import _duckdb"],
                         repeat=args.repeat, env=env)
-    typer_floor = run_repeated("python -c 'import duckdb, typer' (floor)",
-                               [sys.executable, "-c", "import duckdb, typer"], repeat=args.repeat, env=env)
+    typer_floor = run_repeated("python -c 'import _duckdb, typer' (floor)",
+                               [sys.executable, "-c", "import _duckdb, typer"], repeat=args.repeat, env=env)
     print()
     # Wall time is what the target is about; CPU time (user + system of the
     # process) is shown beside it because on a shared machine it is much less

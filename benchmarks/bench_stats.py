@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA_DIR, describe_machine, machine, run_repeated  # noqa: E402
+from common import DATA_DIR, child_env, compile_bytecode, describe_machine, machine, run_repeated  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,12 +51,6 @@ COMMANDS = [
 def agtrace_cmd() -> list[str]:
     return [sys.executable, "-m", "agtrace"]
 
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "cli") + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("AGTRACE_DB", None)
-    return env
 
 
 def build_store(spans: int, data: Path, store: Path) -> None:
@@ -121,6 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--plans", action="store_true", help="also time the SQL shapes in-process")
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
     args = ap.parse_args(argv)
+    compile_bytecode()
 
     tag = f"{args.spans // 1000}k" if args.spans % 1_000_000 else f"{args.spans // 1_000_000}m"
     data = args.data or DATA_DIR / f"otlp_{tag}.jsonl"

@@ -88,16 +88,22 @@ def test_fresh_process_matches_in_process(fresh_store, args, monkeypatch):
 
 
 def test_a_command_process_imports_only_its_own_command_and_the_engine(fresh_store):
+    # os._exit is wrapped to report what was imported when the command left.
     code = (
-        "import sys, runpy\n"
+        "import os, sys, runpy\n"
+        "real_exit = os._exit\n"
+        "def exit_(code):\n"
+        "    mods = sorted(m for m in sys.modules if m.startswith('agtrace.commands.') or m == 'duckdb')\n"
+        "    sys.stderr.write(f'fast exit {code} {mods!r}')\n"
+        "    sys.stderr.flush()\n"
+        "    real_exit(code)\n"
+        "os._exit = exit_\n"
         f"sys.argv = ['agtrace', 'stats', '--by', 'decision_type', '--db', {str(fresh_store)!r}]\n"
-        "try:\n    runpy.run_module('agtrace', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "mods = sorted(m for m in sys.modules if m.startswith('agtrace.commands.') or m == 'duckdb')\n"
-        "sys.stderr.write(repr(mods))\n"
+        "runpy.run_module('agtrace', run_name='__main__')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.stderr.strip().splitlines()[-1] == "['agtrace.commands.common', 'agtrace.commands.stats']"
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "fast exit 0 ['agtrace.commands.common', 'agtrace.commands.stats']"
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -119,3 +125,42 @@ def test_a_typo_in_a_fresh_process_still_suggests_the_command(tmp_path):
     r = run_fresh(["stat"], tmp_path / "none.duckdb")
     assert r.returncode == 2
     assert "No such command 'stat'. Did you mean 'stats'?" in r.stderr
+
+
+@pytest.mark.parametrize("argv, allowed", [
+    (["stats", "--by", "agent"], True),
+    (["query", "status = error", "--db", "x.duckdb"], True),
+    (["query", "status = error", "-i", "t.jsonl"], False),      # reading files may start a worker pool
+    (["stats", "--input=t.jsonl"], False),
+    (["show", "abc", "-it.jsonl"], False),
+    (["load", "t.jsonl"], False),                               # writes: the normal exit closes the store
+    (["--help"], False),
+])
+def test_fast_exit_only_for_read_only_commands_on_a_store(argv, allowed):
+    from agtrace.cli import fast_exit_allowed, invoked_command
+
+    assert fast_exit_allowed(argv, invoked_command(argv)) is allowed
+
+
+@pytest.mark.parametrize("args, code", [
+    (["query", "status = error", "--fail-if-any", "--count"], 1),
+    (["query", "status = error", "--fail-if-none", "--count"], 0),
+    (["query", "duration_ms > and"], 2),
+    (["show", "ffffffff"], 2),
+])
+def test_exit_codes_survive_the_fast_exit(fresh_store, args, code):
+    r = run_fresh(args, fresh_store)
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error(fresh_store):
+    env = {**os.environ, "AGTRACE_DB": str(fresh_store)}
+    proc = subprocess.Popen([sys.executable, "-m", "agtrace", "query", "duration_ms >= 0", "--format", "jsonl",
+                             "-n", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert orjson.loads(first)["trace_id"]
+    assert stderr == ""
