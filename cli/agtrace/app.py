@@ -28,10 +28,21 @@ def print_error(exc: AgtraceError) -> None:
 
 def _is_interrupt(exc: Exception) -> bool:
     """Ctrl-C that arrived while DuckDB was executing: it cancels the query and
-    raises its own error (InterruptException, or RuntimeError 'Query interrupted')."""
+    raises its own error (InterruptException, or RuntimeError 'Query interrupted'),
+    or, when it landed in the Python code that feeds DuckDB an Arrow table
+    (`-i` reads its staged batches that way), an error wrapping the
+    KeyboardInterrupt ("... failed: KeyboardInterrupt: ")."""
     if type(exc).__name__ == "InterruptException":
         return True
-    return isinstance(exc, RuntimeError) and str(exc).strip().lower() == "query interrupted"
+    text = str(exc)
+    if type(exc).__module__ == "_duckdb" and "KeyboardInterrupt" in text:
+        return True
+    return isinstance(exc, RuntimeError) and text.strip().lower() == "query interrupted"
+
+
+def _interrupted() -> typer.Exit:
+    typer.echo("interrupted", err=True)
+    return typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 COMMAND_ORDER = ["load", "traces", "show", "query", "stats", "critical-path", "bottlenecks", "explain", "check"]
@@ -49,8 +60,7 @@ class AgtraceGroup(TyperGroup):
             print_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            raise _interrupted() from None
         except BrokenPipeError:
             # `agtrace ... | head`: the reader went away; that is not an error.
             try:
@@ -61,8 +71,7 @@ class AgtraceGroup(TyperGroup):
         except Exception as exc:
             if not _is_interrupt(exc):
                 raise
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            raise _interrupted() from None
 
 
 app = typer.Typer(

@@ -83,3 +83,40 @@ def derive_tree(trace_ids, span_ids, parents, kinds, own_agents):
             on_path[k] = False
     is_root = [p is None for p in parents]
     return depth, is_root, agent, parent_idx, cycles
+
+
+def jump_pointers(parent, own_code):
+    """Depth and inherited agent of every row at once, by pointer jumping.
+
+    `parent` (int64 Arrow array) holds each row's parent row, or -1;
+    `own_code` (int32) the code of the agent the row itself names, or -1.
+    Returns (depth, agent_code, unresolved) as Arrow arrays.
+
+    Why: `derive_tree` walks the rows one at a time in Python, about 6 µs a
+    span, which was a third of a large load. Here every row doubles the
+    stretch of its ancestry it has summed on each pass (after pass k it knows
+    the 2^k nearest ancestors), so a whole bucket takes log2(depth) passes of
+    Arrow compute, and a 100,000-deep chain 17.
+
+    Invariant: `anc[i]` is an ancestor of i (or -1 past the root), `dist[i]`
+    the number of edges from i to it, and `code[i]` the agent of the nearest
+    row on [i, anc[i]) that names one (or -1). Rows still pointing at an
+    ancestor after ceil(log2(n)) + 1 passes lie on or under a parent cycle:
+    they come back as `unresolved`, for `derive_tree` to settle.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(parent)
+    anc = parent
+    dist = pc.cast(pc.not_equal(anc, -1), pa.int32())
+    code = own_code
+    for _ in range(max(n, 1).bit_length() + 1):
+        active = pc.not_equal(anc, -1)
+        if not pc.any(active).as_py():
+            break
+        at = pc.if_else(active, anc, 0)  # row 0 stands in for "none"; masked out below
+        dist = pc.if_else(active, pc.add(dist, pc.take(dist, at)), dist)
+        code = pc.if_else(pc.and_(active, pc.equal(code, -1)), pc.take(code, at), code)
+        anc = pc.if_else(active, pc.take(anc, at), anc)
+    return dist, code, pc.not_equal(anc, -1)
