@@ -93,3 +93,16 @@ def test_jump_pointers_on_a_deep_chain():
     assert depth.to_pylist()[-3:] == [n - 3, n - 2, n - 1]
     assert code.to_pylist()[:2] == [0, 0] and code.to_pylist()[-2:] == [0, 1]
     assert not any(unresolved.to_pylist())
+
+
+def test_input_analysis_gives_the_same_answer_with_batches_held_or_copied(monkeypatch):
+    """-i keeps staged batches as Arrow up to HOLD_ARROW_MAX_BYTES of input, copies them above."""
+    from conftest import SAMPLES, invoke
+
+    args = ["query", "-i", SAMPLES, "duration_ms >= 0", "--format", "jsonl", "-n", "0"]
+    held = invoke(args)
+    monkeypatch.setattr("agtrace.ingest.loader.HOLD_ARROW_MAX_BYTES", 0)
+    copied = invoke(args)
+    assert held.exit_code == copied.exit_code == 0
+    assert held.stdout == copied.stdout
+    assert held.stdout.count("\n") == 285

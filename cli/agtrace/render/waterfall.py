@@ -116,14 +116,17 @@ _MAYBE_NOT_ONE_CLASS = (
 _maybe_not_one = None
 # The view's own characters (tree guides, glyphs, bars, marks) are one cell
 # wide: strings made of them and ASCII need no pattern at all.
-_OWN_CHARS = str.maketrans("", "", "│├└─╌┼┤▏▎▍▌▋▊▉█▐▕░▒▓◎●✦▸≡◆·×…→↻✗“”µ")
+_OWN_CHARS = "│├└─╌┼┤▏▎▍▌▋▊▉█▐▕░▒▓◎●✦▸≡◆·×…→↻✗“”µ"
+# Any character that is neither ASCII nor one of those (a regex search: in C,
+# about 20 times faster than str.translate with a deletion table).
+_foreign = re.compile("[^\x00-\x7f" + _OWN_CHARS + "]").search
 
 
 def _not_one_cell(s: str) -> bool:
     """True if `s` may hold a character that is not one cell wide (the
     pattern is compiled on first use: it costs milliseconds at start-up)."""
     global _maybe_not_one
-    if s.translate(_OWN_CHARS).isascii():
+    if _foreign(s) is None:
         return False
     if _maybe_not_one is None:
         _maybe_not_one = re.compile(_MAYBE_NOT_ONE_CLASS).search
