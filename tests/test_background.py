@@ -69,3 +69,24 @@ def test_show_marks_the_same_critical_path_with_or_without_the_child(big_trace_d
     marks = ([ln for ln in forked.stdout.splitlines() if ln.startswith("*")] if fmt == "table"
              else [1 for _ in range(forked.stdout.count('"critical_path": true'))])
     assert len(marks) >= 3  # root -> ... -> the longest chain
+
+
+def test_a_child_reaped_by_the_system_still_delivers(monkeypatch):
+    """With SIGCHLD ignored (inherited from some launchers) the kernel reaps the
+    child itself and waitpid fails; the result comes from the pipe all the same."""
+    import signal
+
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        value, pid = background.start(square_and_pid, 5)()
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+    assert value == 25
+
+
+def test_a_cut_off_payload_is_computed_here(monkeypatch):
+    """A child that dies mid-write leaves a short payload: not unpickled as if whole."""
+    real_dumps = background.pickle.dumps
+    monkeypatch.setattr(background.pickle, "dumps", lambda obj, protocol=None: real_dumps(obj)[:-3]
+                        if os.getpid() != PARENT else real_dumps(obj))
+    assert background.start(square_and_pid, 4)() == (16, os.getpid())

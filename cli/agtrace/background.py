@@ -45,7 +45,7 @@ def start(fn: Callable[..., Any], *args: Any, fork: bool = True) -> Callable[[],
             os.close(r)
             data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(w, "wb") as f:
-                f.write(data)
+                f.write(len(data).to_bytes(8, "little") + data)
             code = 0
         finally:
             os._exit(code)
@@ -54,10 +54,14 @@ def start(fn: Callable[..., Any], *args: Any, fork: bool = True) -> Callable[[],
     def collect() -> Any:
         with os.fdopen(r, "rb") as f:
             data = f.read()
-        _, status = os.waitpid(pid, 0)
-        if status == 0 and data:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # already reaped (SIGCHLD ignored by whoever started us): the payload tells
+        # Whole payloads only: the length prefix catches a child that died mid-write.
+        if len(data) >= 8 and int.from_bytes(data[:8], "little") == len(data) - 8:
             try:
-                return pickle.loads(data)
+                return pickle.loads(data[8:])
             except Exception:
                 pass
         return fn(*args)  # the child failed: compute it here

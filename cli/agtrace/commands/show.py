@@ -129,9 +129,11 @@ def show_cmd(
         critical_result = (background.start(critical_spans, data.spans, tid,
                                             fork=len(data.spans) >= BACKGROUND_MIN_SPANS)
                            if critical else (lambda: (None, [])))
-        tree = build_tree(data.spans)
-        focus = tree.find(span_id) if span_id else None
-        marked, notes = critical_result()
+        try:
+            tree = build_tree(data.spans)
+            focus = tree.find(span_id) if span_id else None
+        finally:  # the child is always collected
+            marked, notes = critical_result()
         if fmt == OutputFormat.table:
             _print_waterfall(tree, tid, focus=focus, depth=depth, collapse_over=collapse_over,
                              width=output_width(width), marked=marked, notes=notes, attrs=attrs)

@@ -182,24 +182,37 @@ def load_paths(
         # reads them where they are: copying them into DuckDB first took 4-5 s
         # of a 25 s `query -i` on 750,000 spans, with the reader workers idle
         # meanwhile. It costs memory (1.65 GB instead of 1.2 GB for 511 MB of
-        # input), so inputs over HOLD_ARROW_MAX_BYTES are copied as before; a
-        # file store copies each batch as it comes, so any file loads in bounded
-        # memory. Decided below, once the input sizes are known.
-        held: dict[str, list] | None = None
+        # input), so once the held batches pass HOLD_ARROW_MAX_BYTES (whatever
+        # the input: compressed, stdin) they are copied and the rest follow as
+        # before. A file store copies each batch as it comes, so any file loads
+        # in bounded memory.
+        held: dict[str, list] | None = {} if store.path is None else None
+        held_bytes = 0
+
+        def stage(table, name: str) -> None:
+            # Not register() + INSERT: inside a transaction DuckDB keeps a
+            # registered Arrow table alive until COMMIT, so a big load held
+            # every batch in memory (2.6 GB for a 0.5 GB file).
+            con.from_arrow(table).insert_into(name)
 
         def on_batch(batch) -> None:
+            nonlocal held, held_bytes
             relational()  # con.from_arrow (a no-op after the first batch)
             for table, name in ((batch.spans, "stage_spans"), (batch.attrs, "stage_attrs"),
                                 (batch.links, "stage_links"), (batch.resources, "stage_resources"),
                                 (batch.resource_attrs, "stage_resource_attrs")):
-                if held is not None:
-                    if table.num_rows:
-                        held.setdefault(name, []).append(table)
-                elif table.num_rows:
-                    # Not register() + INSERT: inside a transaction DuckDB keeps a
-                    # registered Arrow table alive until COMMIT, so a big load held
-                    # every batch in memory (2.6 GB for a 0.5 GB file).
-                    con.from_arrow(table).insert_into(name)
+                if not table.num_rows:
+                    continue
+                if held is None:
+                    stage(table, name)
+                    continue
+                held.setdefault(name, []).append(table)
+                held_bytes += table.nbytes
+            if held is not None and held_bytes > HOLD_ARROW_MAX_BYTES:
+                for name, tables in held.items():
+                    for table in tables:
+                        stage(table, name)
+                held = None
 
         sink = None  # made when a file needs reading (see below)
         stored_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
@@ -220,8 +233,6 @@ def load_paths(
                     sizes[src.label] = 0
                 total_bytes += sizes[src.label]
         done_bytes = 0
-        if store.path is None and total_bytes <= HOLD_ARROW_MAX_BYTES:
-            held = {}
 
         def advance(n: int) -> None:
             nonlocal done_bytes
@@ -284,6 +295,7 @@ def load_paths(
             sink.flush()
         if held:
             import pyarrow as pa
+
 
             for name, tables in held.items():
                 con.execute(f"DROP TABLE {name}")
@@ -529,7 +541,7 @@ def _exc_text(exc: BaseException) -> str:
 # Spans whose tree fields are derived in one piece of Python: bounds the memory
 # of a load's last step (about 1 KB a span) whatever the size of the input.
 DERIVE_BUCKET_SPANS = 100_000
-HOLD_ARROW_MAX_BYTES = 1 << 30  # see `held` in load_paths
+HOLD_ARROW_MAX_BYTES = 1 << 30  # Arrow bytes; 511 MB of Collector JSON stage as 680 MB (see `held` in load_paths)
 
 
 def _merge(con, report: LoadReport, cluster: bool = True) -> None:
