@@ -296,7 +296,6 @@ def load_paths(
         if held:
             import pyarrow as pa
 
-
             for name, tables in held.items():
                 con.execute(f"DROP TABLE {name}")
                 con.register(name, pa.concat_tables(tables))
@@ -538,8 +537,8 @@ def _exc_text(exc: BaseException) -> str:
     return s.splitlines()[0] if s else type(exc).__name__
 
 
-# Spans whose tree fields are derived in one piece of Python: bounds the memory
-# of a load's last step (about 1 KB a span) whatever the size of the input.
+# Spans whose tree fields are derived in one bucket (one query, one Arrow
+# table): bounds the memory of a load's last step whatever the input's size.
 DERIVE_BUCKET_SPANS = 100_000
 HOLD_ARROW_MAX_BYTES = 1 << 30  # Arrow bytes; 511 MB of Collector JSON stage as 680 MB (see `held` in load_paths)
 
@@ -658,8 +657,8 @@ def _derive_bucket(con, bucket: int, buckets: int) -> int:
     from agtrace.ingest.derive import jump_pointers
 
     relational()
-    t = con.sql(_BUCKET_SQL, params=[buckets, bucket]).to_arrow_table().combine_chunks()
-    parent = t.column("p").chunk(0) if t.num_rows else pa.array([], pa.int64())
+    t = con.sql(_BUCKET_SQL, params=[buckets, bucket]).to_arrow_table()
+    parent = t.column("p").combine_chunks()
     own_agent = t.column("own_agent").combine_chunks()
     # derive_tree takes an empty name for no agent (`if own:`): so does this
     own = pc.if_else(pc.equal(own_agent, ""), pa.scalar(None, pa.string()), own_agent).dictionary_encode()
