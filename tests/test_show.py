@@ -787,6 +787,45 @@ def test_plain_fast_path_equals_the_segments(sample_db, trace_id, kw):
         assert ANSI.sub("", view.ansi()) == fast
 
 
+@pytest.mark.parametrize("trace_id,kw", [(MR1, {}), (COMPLAINT2, {"show_attrs": True}), (INQUIRY5, {"show_attrs": True})])
+def test_rendering_in_two_processes_says_the_same(sample_db, monkeypatch, trace_id, kw):
+    """A big view is rendered half in a forked child (`Waterfall._text`):
+    forced on the samples, plain and colour text are what one process writes."""
+    from agtrace.render import waterfall
+
+    for width in (60, 140):
+        whole = _waterfall(sample_db, trace_id, width, **kw)
+        expected_plain, expected_ansi = whole.plain(), whole.ansi()
+        monkeypatch.setattr(waterfall, "SPLIT_MIN_ROWS", 2)
+        split = _waterfall(sample_db, trace_id, width, **kw)
+        assert split.plain() == expected_plain
+        assert split.ansi() == expected_ansi
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("long_at", [1, 9])
+def test_both_halves_use_the_columns_of_the_whole(monkeypatch, long_at):
+    """The name column is sized by the longest row of either half: a long
+    name in one half widens the other half's column too."""
+    from agtrace.analysis.tree import build_tree, flatten
+    from agtrace.render import waterfall
+    from agtrace.trace_fetch import SpanRow
+
+    spans = [SpanRow("r", None, "root", 0, 10_000, type="agent")]
+    spans += [SpanRow(f"s{i}", "r", "step_with_a_very_long_descriptive_name" if i == long_at else "s",
+                      i * 1000, i * 1000 + 900, type="tool") for i in range(1, 11)]
+    tree = build_tree(spans)
+
+    def text():
+        return waterfall.Waterfall(tree, flatten(tree), trace_id="t", width=160).plain()
+
+    whole = text()
+    monkeypatch.setattr(waterfall, "SPLIT_MIN_ROWS", 2)
+    assert text() == whole
+    durations = {ln.index("900ns") for ln in whole.splitlines() if "900ns" in ln}
+    assert len(durations) == 1  # every row's duration in one column
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_flatten_guides_match_the_reference_prefix(seed):
     """The shared-prefix walk in `flatten` draws what `_prefix` draws from

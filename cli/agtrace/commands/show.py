@@ -125,18 +125,22 @@ def show_cmd(
     try:
         data = fetch_trace(store.con, tid)
         # The critical path of a big trace is computed on the second core
-        # while the display tree is built (agtrace.background).
+        # while the display tree is built and flattened (agtrace.background).
         critical_result = (background.start(critical_spans, data.spans, tid,
                                             fork=len(data.spans) >= BACKGROUND_MIN_SPANS)
                            if critical else (lambda: (None, [])))
         try:
             tree = build_tree(data.spans)
             focus = tree.find(span_id) if span_id else None
+            if fmt == OutputFormat.table:
+                out_width = output_width(width)
+                rows = _display_rows(tree, focus=focus, depth=depth, collapse_over=collapse_over,
+                                     width=out_width)
         finally:  # the child is always collected
             marked, notes = critical_result()
         if fmt == OutputFormat.table:
-            _print_waterfall(tree, tid, focus=focus, depth=depth, collapse_over=collapse_over,
-                             width=output_width(width), marked=marked, notes=notes, attrs=attrs)
+            _print_waterfall(tree, rows, tid, focus=focus, width=out_width, marked=marked, notes=notes,
+                             attrs=attrs)
         elif fmt == OutputFormat.json:
             from agtrace.render.trace_json import write_document
 
@@ -157,13 +161,19 @@ def show_cmd(
         err(f"warning: {note}")
 
 
-def _print_waterfall(tree, tid, *, focus, depth, collapse_over, width, marked, notes, attrs) -> None:
+def _display_rows(tree, *, focus, depth, collapse_over, width):
+    """The waterfall's rows: the tree flattened with the guides that fit the width."""
     from agtrace.analysis.tree import flatten
-    from agtrace.render.output import color_allowed
-    from agtrace.render.waterfall import MARK_WIDTH, Waterfall
+    from agtrace.render.waterfall import MARK_WIDTH
 
     max_guides = max(2, (int((width - MARK_WIDTH - 11) * 0.55) - 16) // 3)
-    rows = flatten(tree, focus=focus, max_depth=depth, collapse_over=collapse_over, max_guides=max_guides)
+    return flatten(tree, focus=focus, max_depth=depth, collapse_over=collapse_over, max_guides=max_guides)
+
+
+def _print_waterfall(tree, rows, tid, *, focus, width, marked, notes, attrs) -> None:
+    from agtrace.render.output import color_allowed
+    from agtrace.render.waterfall import Waterfall
+
     view = Waterfall(tree, rows, trace_id=tid, width=width, critical=marked, show_attrs=attrs,
                      focus=focus, notes=notes)
     if color_allowed(sys.stdout) and os.environ.get("TERM") != "dumb":

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
+from agtrace import background
 from agtrace.analysis.tree import Node, Row, TraceTree
 from agtrace.timeutil import format_time
 
@@ -40,6 +41,9 @@ DUR_WIDTH = 8
 MIN_BAR = 12
 MIN_WIDTH = 40
 SHORT_FACT = 12  # facts up to this many cells are shown whole or not at all
+# From this many rows the text is rendered in two processes (`Waterfall._text`):
+# below it the fork costs more than half the rows.
+SPLIT_MIN_ROWS = 5_000
 
 # Style names used in segments -> rich styles (when printed through rich) and
 # the equivalent SGR codes (when `ansi()` writes the escape codes itself).
@@ -424,9 +428,8 @@ class Waterfall:
         50,000-span trace that is most of the rendering time.
         """
         if self._lines is not None:
-            return "".join(["".join([t for t, _ in line]).rstrip() + "\n" for line in self._lines])
-        return "".join([(ln if ln.__class__ is str else "".join([t for t, _ in ln])).rstrip() + "\n"
-                        for ln in self._build(plain=True)])
+            return _plain_text(self._lines)
+        return self._text(plain=True)
 
     def ansi(self) -> str:
         """The view with ANSI colour codes (basic 16 colours), for a terminal.
@@ -434,16 +437,39 @@ class Waterfall:
         Written directly rather than through rich: a 50,000-row trace prints
         in a fraction of the time, and a small one does not pay rich's import.
         """
-        out = []
-        for line in self.lines():
-            parts = []
-            for t, st in line:
-                if st is None or not t.strip():
-                    parts.append(t)
-                else:
-                    parts.append(f"\x1b[{SGR.get(st, '0')}m{t}\x1b[0m")
-            out.append("".join(parts).rstrip() + "\n")
-        return "".join(out)
+        if self._lines is not None:
+            return _ansi_text(self._lines)
+        return self._text(plain=False)
+
+    def _text(self, plain: bool) -> str:
+        """The whole view as text; a big one rendered half here, half in a
+        forked child (`background.Exchange`), since rows cost ~20 µs each in
+        Python and there is a second core. The column widths depend on every
+        row, so each side measures its half first and both use the widths
+        decided from the two. Same text either way (tested)."""
+        to_text = _plain_text if plain else _ansi_text
+        rows = self.rows
+        if len(rows) < SPLIT_MIN_ROWS:
+            return to_text(self._build(plain))
+        mid = len(rows) // 2
+
+        def measure_theirs():
+            prepared, need_name, need_all = self._measure(rows[mid:])
+            return prepared, (need_name, need_all)
+
+        def emit_theirs(prepared, cols):
+            return to_text(self._emit(prepared, cols, plain))
+
+        job = background.Exchange(measure_theirs, emit_theirs)
+        try:
+            prepared, need_name, need_all = self._measure(rows[:mid])
+            their_name, their_all = job.summary()
+            cols = self._columns(max(need_name, their_name), max(need_all, their_all))
+            job.send(cols)
+            mine = to_text(self._top(cols) + self._emit(prepared, cols, plain))
+            return mine + job.result()
+        finally:
+            job.close()
 
     def __rich_console__(self, console, options):
         from rich.segment import Segment as RichSegment
@@ -515,14 +541,21 @@ class Waterfall:
 
     def _build(self, plain: bool = False) -> list:
         """Lines of segments; with `plain`, span rows come as ready strings."""
-        tree, rows, W = self.tree, self.rows, self.width
-        crit = self.critical or frozenset()
-        w0, w1 = self._window()
-        span_ns = w1 - w0
-        origin = tree.origin_ns or 0
-        glen: dict[str, int] = {}  # guides -> cells (guides repeat a lot)
+        prepared, need_name, need_all = self._measure(self.rows)
+        cols = self._columns(need_name, need_all)
+        return self._top(cols) + self._emit(prepared, cols, plain)
 
-        # Column widths: names first; facts share what is left of the name column.
+    def _top(self, cols: tuple) -> list:
+        """The header and the axis, above the rows."""
+        nw, bw, _, w0, span_ns = cols
+        out: list = self._header(bw)
+        out.extend(self._axis(nw, bw, w0 - (self.tree.origin_ns or 0), span_ns))
+        return out
+
+    def _measure(self, rows: Sequence[Row]) -> tuple[list, int, int]:
+        """Each row's name and fact segments with their cell lengths, and the
+        widest name and widest name-plus-facts (what the columns are sized by)."""
+        glen: dict[str, int] = {}  # guides -> cells (guides repeat a lot)
         prepared = []
         need_name = need_all = 8
         row_name = self._row_name
@@ -540,6 +573,15 @@ class Waterfall:
             if total > need_all:
                 need_all = total
             prepared.append((row, name, facts, lead, flens, total))
+        return prepared, need_name, need_all
+
+    def _columns(self, need_name: int, need_all: int) -> tuple[int, int, float, int, int]:
+        """(name column, bar column, eighths of a cell per ns, window start, window length).
+
+        Names first; facts share what is left of the name column."""
+        W = self.width
+        w0, w1 = self._window()
+        span_ns = w1 - w0
         avail = W - MARK_WIDTH - 1 - DUR_WIDTH - 2
         cap = max(int(avail * 0.58), min(need_name, int(avail * 0.7)))
         nw = max(min(need_all, cap), 8)
@@ -547,10 +589,15 @@ class Waterfall:
             nw = max(8, avail - MIN_BAR)
         bw = max(avail - nw, 1)
         scale8 = 8 * bw / span_ns if span_ns > 0 else 0.0
+        return nw, bw, scale8, w0, span_ns
 
-        out: list = self._header(bw)
-        out.extend(self._axis(nw, bw, w0 - origin, span_ns))
-
+    def _emit(self, prepared: list, cols: tuple, plain: bool) -> list:
+        """The lines of measured rows (and the lines under them)."""
+        W = self.width
+        nw, bw, scale8, w0, _ = cols
+        origin = self.tree.origin_ns or 0
+        crit = self.critical or frozenset()
+        out: list = []
         blank = (" ", None)
         m_crit, m_err = (MARK_CRITICAL, "crit"), (MARK_ERROR, "err.b")
         sep = ("  ", None)
@@ -801,6 +848,26 @@ class Waterfall:
             for k, v in ln.attrs().items():
                 out.extend(_kv_lines(f"  {k}: ", v))
         return out
+
+
+def _plain_text(lines: list) -> str:
+    """Lines (segments, or ready strings from the plain path) as text."""
+    return "".join([(ln if ln.__class__ is str else "".join([t for t, _ in ln])).rstrip() + "\n"
+                    for ln in lines])
+
+
+def _ansi_text(lines: list[Line]) -> str:
+    """Lines of segments as text with SGR colour codes."""
+    out = []
+    for line in lines:
+        parts = []
+        for t, st in line:
+            if st is None or not t.strip():
+                parts.append(t)
+            else:
+                parts.append(f"\x1b[{SGR.get(st, '0')}m{t}\x1b[0m")
+        out.append("".join(parts).rstrip() + "\n")
+    return "".join(out)
 
 
 def _kv_lines(key: str, value) -> list[Line]:
