@@ -86,10 +86,32 @@ def test_a_child_reaped_by_the_system_still_delivers(monkeypatch):
 
 def test_a_cut_off_payload_is_computed_here(monkeypatch):
     """A child that dies mid-write leaves a short payload: not unpickled as if whole."""
-    real_dumps = background.pickle.dumps
-    monkeypatch.setattr(background.pickle, "dumps", lambda obj, protocol=None: real_dumps(obj)[:-3]
-                        if os.getpid() != PARENT else real_dumps(obj))
+    real_send = background._send
+
+    def send_half(f, obj):
+        if os.getpid() == PARENT:
+            return real_send(f, obj)
+        data = background.pickle.dumps(obj)
+        f.write(len(data).to_bytes(8, "little") + data[:len(data) // 2])
+        f.flush()
+
+    monkeypatch.setattr(background, "_send", send_half)
     assert background.start(square_and_pid, 4)() == (16, os.getpid())
+
+
+def test_a_cancelled_start_kills_and_reaps_its_child():
+    """show cancels the critical-path child on an error or Ctrl-C instead of
+    waiting for it (or recomputing its result here)."""
+    import time
+
+    pending = background.start(time.sleep, 30)
+    pid = pending._child.pid
+    t = time.perf_counter()
+    pending.cancel()
+    pending.cancel()  # idempotent
+    assert time.perf_counter() - t < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 # -- Exchange: two-phase work with one value decided from both sides ------------
@@ -151,15 +173,104 @@ def test_an_exchange_whose_child_fails_computes_here(phase1, phase2):
 
 
 def test_an_abandoned_exchange_reaps_its_child():
-    """The parent may give up before sending (an error, Ctrl-C): close() ends
-    the waiting child instead of leaving it blocked."""
-    job = background.Exchange(halves_phase1, halves_phase2)
-    pid = job._pid
-    job.summary()
-    job.close()
+    """The parent may give up before sending (an error, Ctrl-C): leaving the
+    `with` block ends the waiting child instead of leaving it blocked."""
+    with background.Exchange(halves_phase1, halves_phase2) as job:
+        pid = job._child.pid
+        job.summary()
     job.close()  # idempotent
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def slow_phase1():
+    import time
+
+    time.sleep(30)
+    return halves_phase1()
+
+
+def test_an_exchange_abandoned_mid_computation_does_not_wait_for_it():
+    import time
+
+    t = time.perf_counter()
+    with background.Exchange(slow_phase1, halves_phase2) as job:
+        pid = job._child.pid
+    assert time.perf_counter() - t < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_two_exchanges_at_once_can_each_be_abandoned():
+    """A second child must not hold the first job's pipe open: the first,
+    abandoned, would then never see EOF (and close() would hang)."""
+    a = background.Exchange(halves_phase1, halves_phase2)
+    b = background.Exchange(halves_phase1, halves_phase2)
+    assert a.summary()[0] == b.summary()[0] == 19
+    a.close()  # its child sees EOF on its down pipe and leaves
+    b.send(2)
+    assert b.result()[0] == [v * 2 for v in range(10, 20)]
+    b.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_descriptor_leaks_when_fork_or_pipe_fails(monkeypatch):
+    before = _open_fds()
+    for _ in range(10):
+        assert background.start(square_and_pid, 3)()[0] == 9
+        with background.Exchange(halves_phase1, halves_phase2) as job:
+            job.summary()
+            job.send(1)
+            job.result()
+    assert _open_fds() == before
+
+    def no_fork():
+        raise OSError("no fork today")
+
+    monkeypatch.setattr(background.os, "fork", no_fork)
+    for _ in range(10):
+        assert background.start(square_and_pid, 3)() == (9, os.getpid())
+        with background.Exchange(halves_phase1, halves_phase2) as job:
+            job.summary()
+            job.send(1)
+            assert job.result()[1] == os.getpid()
+    assert _open_fds() == before
+    pipes = iter(range(100))
+    real_pipe = os.pipe
+    # The second pipe of an Exchange fails: the first is closed again.
+    monkeypatch.setattr(background.os, "pipe", lambda: real_pipe() if next(pipes) % 2 == 0 else (_ for _ in ()).throw(OSError("EMFILE")))
+    for _ in range(5):
+        with background.Exchange(halves_phase1, halves_phase2) as job:
+            job.summary()
+            job.send(1)
+            job.result()
+    assert _open_fds() == before
+
+
+def test_ctrl_c_just_after_fork_stays_in_the_parent():
+    """SIGINT arriving right after fork must not turn the child into a second
+    copy of the parent: it is held back over the fork, and the child dies of
+    it (default action) while the parent gets its KeyboardInterrupt."""
+    import signal
+
+    real_fork = os.fork
+
+    def fork_then_interrupt():
+        pid = real_fork()
+        os.kill(os.getpid(), signal.SIGINT)  # in both processes
+        return pid
+
+    me = os.getpid()
+    background.os.fork = fork_then_interrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            background.start(square_and_pid, 2)()
+    finally:
+        background.os.fork = real_fork
+    assert os.getpid() == me  # (a child that got here would have escaped)
 
 
 @pytest.mark.parametrize("args", [[], ["--attrs"], ["--collapse-over", "5"], ["--depth", "3"],
@@ -176,3 +287,39 @@ def test_show_renders_the_same_in_two_processes(big_trace_db, monkeypatch, args)
     assert split.exit_code == here.exit_code == 0
     assert split.stdout == here.stdout
     assert len(split.stdout.splitlines()) > 20
+
+
+def test_ctrl_c_while_show_builds_the_tree_does_not_compute_the_critical_path_here(big_trace_db, monkeypatch):
+    """The critical-path child is stopped, not waited for and redone here,
+    when the tree building is interrupted: Ctrl-C exits at once (130)."""
+    import agtrace.analysis.tree as tree_mod
+    from agtrace.commands import show
+
+    computed_here = []
+    real_critical = show.critical_spans
+
+    def recording_critical(*args):
+        if os.getpid() == PARENT:
+            computed_here.append(1)
+        return real_critical(*args)
+
+    started = []
+    real_start = background.start
+
+    def recording_start(*args, **kw):
+        started.append(real_start(*args, **kw))
+        return started[-1]
+
+    def interrupted_build(spans):
+        import signal
+
+        # Ctrl-C reaches the whole process group: the child dies of it too.
+        os.kill(started[0]._child.pid, signal.SIGINT)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(background, "start", recording_start)
+    monkeypatch.setattr(show, "critical_spans", recording_critical)
+    monkeypatch.setattr(tree_mod, "build_tree", interrupted_build)
+    result = invoke(["show", "c" * 8, "--db", big_trace_db])
+    assert result.exit_code == 130
+    assert computed_here == []

@@ -128,16 +128,19 @@ def show_cmd(
         # while the display tree is built and flattened (agtrace.background).
         critical_result = (background.start(critical_spans, data.spans, tid,
                                             fork=len(data.spans) >= BACKGROUND_MIN_SPANS)
-                           if critical else (lambda: (None, [])))
+                           if critical else None)
+        rows, out_width = None, output_width(width)
         try:
             tree = build_tree(data.spans)
             focus = tree.find(span_id) if span_id else None
             if fmt == OutputFormat.table:
-                out_width = output_width(width)
                 rows = _display_rows(tree, focus=focus, depth=depth, collapse_over=collapse_over,
                                      width=out_width)
-        finally:  # the child is always collected
-            marked, notes = critical_result()
+        except BaseException:  # an error or Ctrl-C: the child is stopped, not waited for
+            if critical_result is not None:
+                critical_result.cancel()
+            raise
+        marked, notes = critical_result() if critical_result is not None else (None, [])
         if fmt == OutputFormat.table:
             _print_waterfall(tree, rows, tid, focus=focus, width=out_width, marked=marked, notes=notes,
                              attrs=attrs)

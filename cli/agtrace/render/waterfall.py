@@ -460,16 +460,13 @@ class Waterfall:
         def emit_theirs(prepared, cols):
             return to_text(self._emit(prepared, cols, plain))
 
-        job = background.Exchange(measure_theirs, emit_theirs)
-        try:
+        with background.Exchange(measure_theirs, emit_theirs) as job:
             prepared, need_name, need_all = self._measure(rows[:mid])
             their_name, their_all = job.summary()
             cols = self._columns(max(need_name, their_name), max(need_all, their_all))
             job.send(cols)
             mine = to_text(self._top(cols) + self._emit(prepared, cols, plain))
             return mine + job.result()
-        finally:
-            job.close()
 
     def __rich_console__(self, console, options):
         from rich.segment import Segment as RichSegment
