@@ -398,6 +398,79 @@ def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatc
     assert sum(c is None for c in fast_chunks) == 1 and sum(c is not None for c in fast_chunks) > 3
 
 
+def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
+    """Into a file store, the pool's workers write spans, attribute and link
+    rows as Parquet, read back in one go with each chunk's sids moved up; a
+    load mixing that with a small file read in-process, duplicates and links
+    gives the store the sequential reader gives, sid for sid, and leaves no
+    files behind."""
+    from agtrace.ingest import loader, otlp_arrow, parallel
+
+    def linked(trace, n):
+        spans = three_spans(trace)
+        spans[2]["links"] = [{"traceId": f"{n + 1:032x}", "spanId": S_ROOT,
+                              "attributes": [_kv("link.kind", "follows")]}]
+        spans[1]["events"] = [{"name": "retry", "timeUnixNano": str(BASE + 1_500_000_000),
+                               "attributes": [_kv("attempt", 2)]}]
+        return spans
+
+    lines = []
+    for t in range(60):
+        spans = linked(f"{t:032x}", t)
+        lines.append(orjson.dumps(otlp_request(spans[:2], service=f"s{t % 3}")).decode())
+        lines.append(orjson.dumps(otlp_request(spans[2:], service=f"s{t % 3}")).decode())
+    lines.insert(9, "{broken")
+    lines += lines[20:26]  # duplicates inside the file
+    big = tmp_path / "big.jsonl"
+    big.write_text("\n".join(lines) + "\n")
+    small = tmp_path / "small.jsonl"
+    small.write_text(orjson.dumps(otlp_request(linked("f" * 32, 99))).decode() + "\n")
+    staged = []
+    real_stage = loader._stage_spilled
+    monkeypatch.setattr(loader, "_stage_spilled", lambda con, spilled: staged.append(len(spilled))
+                        or real_stage(con, spilled))
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 3000)
+    monkeypatch.setattr(otlp_arrow, "MIN_BYTES", 1 << 40)
+    monkeypatch.setenv("AGTRACE_WORKERS", "2")
+    stores = []
+    for mode, min_bytes in (("pool", 1), ("sequential", 1 << 40)):
+        db = tmp_path / mode / "store.duckdb"
+        db.parent.mkdir()
+        monkeypatch.setattr(parallel, "MIN_BYTES", min_bytes)
+        r = invoke(["load", "--db", db, small, big])
+        assert r.exit_code == 0, r.stderr
+        assert "duplicate" in r.stderr
+        assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]  # no spill left
+        stores.append([rows(db, f"SELECT * FROM {t} ORDER BY ALL")
+                       for t in ("spans", "attrs", "links", "resources", "resource_attrs", "traces")])
+    assert staged and staged[0] >= 3 * 10  # spans, attrs and links files of 10+ chunks
+    assert len(staged) == 1  # only the pool spills
+    for pool_rows, seq_rows, table in zip(*stores, ("spans", "attrs", "links", "resources", "resource_attrs",
+                                                     "traces")):
+        assert pool_rows == seq_rows, table
+    assert len(stores[0][0]) == 183 and len(stores[0][2]) == 61
+
+
+def test_a_failed_load_removes_its_spilled_batches(tmp_path, monkeypatch):
+    """A load that fails after the workers wrote their Parquet files (here:
+    --strict with a bad line) leaves the store as it was and no files."""
+    from agtrace.ingest import parallel
+
+    lines = [orjson.dumps(otlp_request(three_spans(f"{t:032x}"))).decode() for t in range(40)]
+    lines.insert(5, "{broken")
+    big = tmp_path / "big.jsonl"
+    big.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "s" / "store.duckdb"
+    db.parent.mkdir()
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 3000)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
+    monkeypatch.setenv("AGTRACE_WORKERS", "2")
+    r = invoke(["load", "--db", db, "--strict", big])
+    assert r.exit_code == 2
+    assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]
+    assert rows(db, "SELECT count(*) FROM spans") == [(0,)]
+
+
 def test_same_ids_with_different_content_is_one_span_first_kept(tmp_path, isolated_store):
     """Outside Zipkin a span is (trace id, span id, kind): a re-export with other times is a duplicate."""
     a = three_spans()
