@@ -321,17 +321,17 @@ def test_a_load_killed_while_its_workers_spill_leaves_files_the_next_load_remove
     assert invoke(["load", "--db", db, files["small"], "-q"]).exit_code == 0
     before = fingerprint(db)
     p = start(["load", "--db", db, files["big"]], tmp_path, AGTRACE_WORKERS="2", AGTRACE_PARALLEL_MIN_BYTES=1)
-    assert wait_for(lambda: list(tmp_path.glob(".store.duckdb.load-*/*.parquet")) or p.poll() is not None,
+    assert wait_for(lambda: list(tmp_path.glob(".agtrace-load-*/*.parquet")) or p.poll() is not None,
                     step=0.01)
     assert p.poll() is None, "the load ended before its workers spilled"
     os.killpg(p.pid, signal.SIGKILL)
     p.communicate()
     assert fingerprint(db) == before
-    assert list(tmp_path.glob(".store.duckdb.load-*"))
+    assert list(tmp_path.glob(".agtrace-load-*"))
     r = run(["load", "--db", db, files["big"]], tmp_path, AGTRACE_WORKERS="2", AGTRACE_PARALLEL_MIN_BYTES=1)
     assert r.returncode == 0, r.stderr
     assert fingerprint(db) == reference
-    assert not list(tmp_path.glob(".store.duckdb.load-*"))
+    assert not list(tmp_path.glob(".agtrace-load-*"))
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def test_ctrl_c_during_a_load_exits_130_and_changes_nothing(tmp_path, inputs, wo
     no_traceback(err)
     assert "KeyboardInterrupt" not in err
     assert fingerprint(db) == before
-    assert not list(tmp_path.glob(".store.duckdb.load-*"))  # the workers' spilled batches are gone
+    assert not list(tmp_path.glob(".agtrace-load-*"))  # the workers' spilled batches are gone
 
 
 def test_ctrl_c_during_analysis_of_files_exits_130(tmp_path, inputs):

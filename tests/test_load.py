@@ -10,7 +10,7 @@ import duckdb
 import orjson
 import pytest
 
-from conftest import invoke
+from conftest import SAMPLES, invoke
 
 T1 = "5b8efff798038103d269b633813fc60c"
 T2 = "0af7651916cd43dd8448eb211c80319c"
@@ -345,6 +345,18 @@ def test_traces_without_store_explains(tmp_path, monkeypatch):
     assert r.stderr.splitlines()[0] == f"error: no agtrace store at {tmp_path / 'none.duckdb'}"
 
 
+@pytest.mark.parametrize("where", ["dir?x/s.duckdb", "s?.duckdb"])
+def test_a_store_path_with_a_question_mark_is_refused_clearly(tmp_path, where):
+    """DuckDB takes what follows '?' as options and writes its log elsewhere:
+    refused before anything is written, not a traceback at commit."""
+    db = tmp_path / where
+    r = invoke(["load", "--db", db, SAMPLES])
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: a store path cannot contain '?': {db}\n"
+                        "hint: choose a --db path (file and directories) without '?'\n")
+    assert not db.exists()
+
+
 def test_version_and_help():
     from agtrace import __version__
 
@@ -404,7 +416,7 @@ def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
     load mixing that with a small file read in-process, duplicates and links
     gives the store the sequential reader gives, sid for sid, and leaves no
     files behind."""
-    from agtrace.ingest import loader, otlp_arrow, parallel
+    from agtrace.ingest import otlp_arrow, parallel, spill
 
     def linked(trace, n):
         spans = three_spans(trace)
@@ -426,9 +438,9 @@ def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
     small = tmp_path / "small.jsonl"
     small.write_text(orjson.dumps(otlp_request(linked("f" * 32, 99))).decode() + "\n")
     staged = []
-    real_stage = loader._stage_spilled
-    monkeypatch.setattr(loader, "_stage_spilled", lambda con, spilled: staged.append(len(spilled))
-                        or real_stage(con, spilled))
+    real_stage = spill.Spill.stage
+    monkeypatch.setattr(spill.Spill, "stage", lambda self, con: staged.append(len(self.files))
+                        or real_stage(self, con))
     monkeypatch.setattr(parallel, "CHUNK_BYTES", 3000)
     monkeypatch.setattr(otlp_arrow, "MIN_BYTES", 1 << 40)
     monkeypatch.setenv("AGTRACE_WORKERS", "2")
@@ -443,8 +455,8 @@ def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
         assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]  # no spill left
         stores.append([rows(db, f"SELECT * FROM {t} ORDER BY ALL")
                        for t in ("spans", "attrs", "links", "resources", "resource_attrs", "traces")])
-    assert staged and staged[0] >= 3 * 10  # spans, attrs and links files of 10+ chunks
-    assert len(staged) == 1  # only the pool spills
+    assert staged[0] >= 3 * 10  # spans, attrs and links files of 10+ chunks
+    assert staged[1] == 0  # only the pool spills
     for pool_rows, seq_rows, table in zip(*stores, ("spans", "attrs", "links", "resources", "resource_attrs",
                                                      "traces")):
         assert pool_rows == seq_rows, table
@@ -469,6 +481,74 @@ def test_a_failed_load_removes_its_spilled_batches(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]
     assert rows(db, "SELECT count(*) FROM spans") == [(0,)]
+
+
+def _pool_file(tmp_path, traces=40):
+    lines = [orjson.dumps(otlp_request(three_spans(f"{t:032x}"))).decode() for t in range(traces)]
+    f = tmp_path / "big.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def _use_pool(monkeypatch):
+    from agtrace.ingest import parallel
+
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 3000)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
+    monkeypatch.setenv("AGTRACE_WORKERS", "2")
+
+
+@pytest.mark.parametrize("dirname", ["odd[x]", "a*b{c,d}"])
+def test_a_store_under_a_glob_like_directory_loads_without_spilling(tmp_path, monkeypatch, dirname):
+    """DuckDB would read a spill path holding * ? [ ] { } as a pattern (and
+    match other files, or none): there the batches are staged as before."""
+    from agtrace.ingest import spill
+
+    _use_pool(monkeypatch)
+    f = _pool_file(tmp_path)
+    db = tmp_path / dirname / "store.duckdb"
+    db.parent.mkdir()
+    chunk_paths = []
+    real = spill.Spill.chunk_path
+    monkeypatch.setattr(spill.Spill, "chunk_path", lambda self: chunk_paths.append(real(self)) or chunk_paths[-1])
+    r = invoke(["load", "--db", db, f])
+    assert r.exit_code == 0, r.stderr
+    assert rows(db, "SELECT count(*), count(DISTINCT trace_id) FROM spans") == [(120, 40)]
+    assert chunk_paths and set(chunk_paths) == {None}
+    assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]
+
+
+def test_stale_spills_of_this_store_are_removed_and_others_kept(tmp_path, monkeypatch):
+    """A killed load leaves its spill directory; the next load into the same
+    store removes it, and never another store's (named by a hash of the store name)."""
+    from agtrace.ingest.spill import Spill
+
+    mine = tmp_path / (Spill(tmp_path / "a.duckdb").prefix + "dead1")
+    theirs = tmp_path / (Spill(tmp_path / "b.duckdb").prefix + "live1")
+    for d in (mine, theirs):
+        d.mkdir()
+        (d / "00000001-spans.parquet").write_bytes(b"x")
+    assert Spill(tmp_path / "a.duckdb").prefix != Spill(tmp_path / "b.duckdb").prefix
+    r = invoke(["load", "--db", tmp_path / "a.duckdb", _pool_file(tmp_path, 3)])
+    assert r.exit_code == 0, r.stderr
+    assert not mine.exists() and (theirs / "00000001-spans.parquet").exists()
+
+
+def test_a_worker_that_cannot_write_hands_its_rows_back(tmp_path):
+    """A full disk (here: a missing directory) while spilling costs no rows:
+    the chunk's batch comes back whole, as without spilling, and nothing is left."""
+    from agtrace.ingest import parallel
+
+    lines = [orjson.dumps(otlp_request(three_spans(f"{t:032x}"))) + b"\n" for t in range(5)]
+    plain = parallel._parse_chunk("f.jsonl", 1, lines)
+    failed = parallel._parse_chunk("f.jsonl", 1, lines, False, str(tmp_path / "gone" / "00000001"))
+    assert failed[-1] == [] and plain[-1] == []
+    for name in ("spans", "attrs", "links"):
+        assert getattr(failed[0], name).equals(getattr(plain[0], name))
+    assert failed[0].spans.num_rows == 15
+    ok = parallel._parse_chunk("f.jsonl", 1, lines, False, str(tmp_path / "00000001"))
+    assert [n for n, _ in ok[-1]] == ["spans", "attrs"] and ok[0].spans.num_rows == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00000001-attrs.parquet", "00000001-spans.parquet"]
 
 
 def test_same_ids_with_different_content_is_one_span_first_kept(tmp_path, isolated_store):

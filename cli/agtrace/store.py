@@ -153,6 +153,11 @@ class Store:
         30), telling `on_wait` once, then fail with a clear "store busy" error.
         """
         p = resolve_db_path(path)
+        if "?" in str(p):
+            # DuckDB reads what follows a "?" as connection options: it would
+            # write the log of a store at /a?b/s.duckdb to "/a.wal?b/s.duckdb".
+            raise StoreError(f"a store path cannot contain '?': {p}",
+                             hint="choose a --db path (file and directories) without '?'")
         if wait_seconds is None:
             wait_seconds = lock_timeout()
         if read_only and not p.exists():

@@ -2,11 +2,12 @@
 
 Flow: expand paths; skip files whose content hash is already in the store;
 read every document into the `SpanSink`, whose Arrow batches go to temporary
-staging tables; then, still inside the transaction, drop duplicates (a span is
-(trace_id, span_id, kind); a reader may add a discriminator, as Zipkin does
-with the start microsecond because one message received by several consumers
-gives spans of one id and kind), derive tree fields over the whole of every touched
-trace, insert, rebuild the touched traces' summaries and record the files.
+staging tables (a big file's, into a file store, by way of Parquet files the
+reader workers write: `ingest.spill`); then, still inside the transaction,
+drop duplicates (a span is (trace_id, span_id, kind); a reader may add a
+discriminator, as Zipkin does with the start microsecond because one message
+received by several consumers gives spans of one id and kind), derive tree
+fields over the whole of every touched trace, insert, rebuild the touched traces' summaries and record the files.
 Any failure or interruption rolls back: the store is exactly as before.
 """
 
@@ -15,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 
 from agtrace.engine import relational
 from agtrace.errors import InputError, StoreError
+from agtrace.ingest.spill import Spill
 from agtrace.ingest.sources import BadDocument, Source, expand_paths, iter_documents, open_binary
 from agtrace.store import Store
 
@@ -175,6 +175,10 @@ def load_paths(
         # DuckDB's share of memory while loading into a file store: staged rows
         # beyond it spill to <store>.tmp, so a 2 GB input loads in a few hundred MB.
         con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    # Where the reader workers write big files' rows (a file store; see ingest.spill).
+    spill = Spill(store.path) if store.path is not None else None
+    if spill is not None:
+        spill.remove_stale()
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_STAGE_SQL)
@@ -217,8 +221,6 @@ def load_paths(
                 held = None
 
         sink = None  # made when a file needs reading (see below)
-        spill_dir = None  # where the reader workers write their batches (file stores)
-        spilled: list[tuple[str, str, int]] = []  # (table, Parquet file, sid offset)
         stored_hashes = {r[0] for r in con.execute("SELECT content_hash FROM files").fetchall()}
         known_hashes = set(stored_hashes)  # plus every file met in this load
         # A file at the same path with the same size and modification time as
@@ -266,11 +268,7 @@ def load_paths(
                 from agtrace.ingest.sink import FileStats, SpanSink
 
                 sink = SpanSink(on_batch, first_sid=first_sid, batch_size=batch_size)
-                if store.path is not None:
-                    _remove_stale_spills(store.path)
-                    sink.spill_dir = spill_dir = tempfile.mkdtemp(
-                        prefix=_spill_prefix(store.path), dir=store.path.parent)
-                    sink.on_spilled = lambda paths, offset: spilled.extend((n, p, offset) for n, p in paths)
+                sink.spill = spill
             stats = FileStats(src.label)
             sink.stats = stats
             status = _read_source(src, data, sink, stats, advance)
@@ -302,8 +300,8 @@ def load_paths(
             report.other_signals += stats.other_signals
         if sink is not None:
             sink.flush()
-        if spilled:
-            _stage_spilled(con, spilled)
+        if spill is not None:
+            spill.stage(con)
         if held:
             import pyarrow as pa
 
@@ -334,16 +332,16 @@ def load_paths(
         _unregister(con, held)
         con.execute(_DROP_STAGE_SQL)
         con.execute("COMMIT")
-        if spill_dir is not None:
-            shutil.rmtree(spill_dir, ignore_errors=True)
+        if spill is not None:
+            spill.remove()
     except BaseException as exc:
         try:
             _unregister(con, held)
             con.execute("ROLLBACK")
         except Exception:
             pass
-        if spill_dir is not None:
-            shutil.rmtree(spill_dir, ignore_errors=True)
+        if spill is not None:
+            spill.remove()
         if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; the store is unchanged
             raise StoreError(
                 f"DuckDB ran out of memory while loading ({_exc_text(exc)}); nothing was loaded",
@@ -354,40 +352,6 @@ def load_paths(
     report.traces_in_store = store.trace_count()
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _spill_prefix(store_path) -> str:
-    """Spill directories sit beside the store: `.<store name>.load-XXXXXXXX`."""
-    return f".{store_path.name}.load-"
-
-
-def _remove_stale_spills(store_path) -> None:
-    """Remove what a load killed outright (SIGKILL, power loss) left beside the
-    store. Only a process holding the store's write lock gets here, so no
-    other load is using them."""
-    for d in store_path.parent.glob(_spill_prefix(store_path) + "*"):
-        if d.is_dir():
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _stage_spilled(con, spilled: list[tuple[str, str, int]]) -> None:
-    """Copy the Parquet files the reader workers wrote into the stage tables,
-    one bulk insert per table, each chunk's sids moved up by its offset."""
-    from agtrace.ingest.parallel import SPILLED_TABLES
-
-    con.execute("CREATE OR REPLACE TEMP TABLE spill_offsets (path VARCHAR, sid_offset BIGINT)")
-    con.executemany("INSERT INTO spill_offsets VALUES (?, ?)", [[p, off] for _, p, off in spilled])
-    for name in SPILLED_TABLES:
-        paths = [p for n, p, _ in spilled if n == name]
-        if not paths:
-            continue
-        # The table name is one of ours; the paths are bound parameters.
-        con.execute(f"""
-            INSERT INTO stage_{name}
-            SELECT f.* EXCLUDE (filename) REPLACE (f.sid + o.sid_offset AS sid)
-            FROM read_parquet($1, filename = true) f JOIN spill_offsets o ON o.path = f.filename
-        """, [paths])
-    con.execute("DROP TABLE spill_offsets")
 
 
 def _unregister(con, held: dict[str, list] | None) -> None:

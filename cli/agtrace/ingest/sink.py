@@ -170,11 +170,9 @@ class SpanSink:
         self.next_sid = first_sid
         self.batch_size = batch_size
         self.stats: FileStats | None = None
-        # Where parallel readers may write big batches as Parquet instead of
-        # sending them back, and who is told (`ingest.parallel`); None: no spilling.
-        self.spill_dir: str | None = None
-        self.on_spilled: Callable[[list[tuple[str, str]], int], None] | None = None
-        self.spilled_chunks = 0
+        # Where the parallel reader's workers may write their rows instead of
+        # sending them back (`ingest.spill.Spill`, file stores); None: nowhere.
+        self.spill = None
         self._resource_ids: dict[str, str] = {}  # content key -> id, known in this load
         self._reset()
 
