@@ -91,7 +91,9 @@ def test_a_cut_off_payload_is_computed_here(monkeypatch):
     def send_half(f, obj):
         if os.getpid() == PARENT:
             return real_send(f, obj)
-        data = background.pickle.dumps(obj)
+        import pickle
+
+        data = pickle.dumps(obj)
         f.write(len(data).to_bytes(8, "little") + data[:len(data) // 2])
         f.flush()
 
@@ -217,14 +219,22 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _both_once() -> list[int]:
+    """One start() and one whole Exchange; the pids that computed them."""
+    value, start_pid = background.start(square_and_pid, 3)()
+    assert value == 9
+    with background.Exchange(halves_phase1, halves_phase2) as job:
+        job.summary()
+        job.send(1)
+        values, exchange_pid = job.result()
+    assert values == list(range(10, 20))
+    return [start_pid, exchange_pid]
+
+
 def test_no_descriptor_leaks_when_fork_or_pipe_fails(monkeypatch):
     before = _open_fds()
     for _ in range(10):
-        assert background.start(square_and_pid, 3)()[0] == 9
-        with background.Exchange(halves_phase1, halves_phase2) as job:
-            job.summary()
-            job.send(1)
-            job.result()
+        _both_once()
     assert _open_fds() == before
 
     def no_fork():
@@ -232,21 +242,14 @@ def test_no_descriptor_leaks_when_fork_or_pipe_fails(monkeypatch):
 
     monkeypatch.setattr(background.os, "fork", no_fork)
     for _ in range(10):
-        assert background.start(square_and_pid, 3)() == (9, os.getpid())
-        with background.Exchange(halves_phase1, halves_phase2) as job:
-            job.summary()
-            job.send(1)
-            assert job.result()[1] == os.getpid()
+        assert _both_once() == [os.getpid(), os.getpid()]
     assert _open_fds() == before
     pipes = iter(range(100))
     real_pipe = os.pipe
     # The second pipe of an Exchange fails: the first is closed again.
     monkeypatch.setattr(background.os, "pipe", lambda: real_pipe() if next(pipes) % 2 == 0 else (_ for _ in ()).throw(OSError("EMFILE")))
     for _ in range(5):
-        with background.Exchange(halves_phase1, halves_phase2) as job:
-            job.summary()
-            job.send(1)
-            job.result()
+        _both_once()
     assert _open_fds() == before
 
 

@@ -395,6 +395,9 @@ def test_deep_chain_json_is_valid_and_nested(deep_db):
         sys.setrecursionlimit(100_000)
         out.append(json.loads(text))
 
+    # The limit is process-wide: restored, or later tests that rely on
+    # Python's default (the reader's "nested too deeply") would see this one.
+    limit = sys.getrecursionlimit()
     old = threading.stack_size(512 * 1024 * 1024)
     try:
         t = threading.Thread(target=parse)
@@ -402,6 +405,7 @@ def test_deep_chain_json_is_valid_and_nested(deep_db):
         t.join()
     finally:
         threading.stack_size(old)
+        sys.setrecursionlimit(limit)
     doc = out[0]
     assert doc["span_count"] == 10000
     node, depth = doc["root"], 0

@@ -22,7 +22,6 @@ deterministic: after a failure they may run again here.
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import sys
 import warnings
@@ -75,6 +74,8 @@ def _fork() -> int:
 
 def _send(f, obj: Any) -> None:
     """One message: an 8-byte length, then the pickle (written apart: no copy)."""
+    import pickle  # here, not at import: `show` of a small trace never forks
+
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     f.write(len(data).to_bytes(8, "little"))
     f.write(data)
@@ -90,6 +91,8 @@ def _receive(f) -> tuple[bool, Any]:
     data = f.read(n)
     if len(data) != n:
         return False, None
+    import pickle
+
     try:
         return True, pickle.loads(data)
     except Exception:

@@ -7,7 +7,8 @@ reader workers write: `ingest.spill`); then, still inside the transaction,
 drop duplicates (a span is (trace_id, span_id, kind); a reader may add a
 discriminator, as Zipkin does with the start microsecond because one message
 received by several consumers gives spans of one id and kind), derive tree
-fields over the whole of every touched trace, insert, rebuild the touched traces' summaries and record the files.
+fields over the whole of every touched trace, insert, rebuild the touched
+traces' summaries and record the files.
 Any failure or interruption rolls back: the store is exactly as before.
 """
 
@@ -332,8 +333,6 @@ def load_paths(
         _unregister(con, held)
         con.execute(_DROP_STAGE_SQL)
         con.execute("COMMIT")
-        if spill is not None:
-            spill.remove()
     except BaseException as exc:
         try:
             _unregister(con, held)

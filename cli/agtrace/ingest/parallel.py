@@ -100,9 +100,9 @@ def _spill(done: tuple, spill_to: str) -> tuple:
                 pq.write_table(table, path, compression="none")
                 written.append((name, path))
     except Exception:  # no space, no inodes...: this chunk's rows go back the usual way
-        for _, path in written + [("", f"{spill_to}-{n}.parquet") for n in SPILLED_TABLES]:
+        for name in SPILLED_TABLES:  # a file may be half written
             try:
-                os.remove(path)
+                os.remove(f"{spill_to}-{name}.parquet")
             except OSError:
                 pass
         return done + ([],)
@@ -226,6 +226,11 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
             elif batch is not None and batch.resources.num_rows:
                 sink.on_batch(batch)
 
+        def submit(start: int, lines: list[bytes]) -> None:
+            spill_to = spill.chunk_path() if spill is not None else None
+            with _SigintBlocked():  # submit may spawn a worker
+                pending.append(pool.submit(_parse_chunk, stats.path, start, lines, fast, spill_to))
+
         try:
             lines = [first_raw]
             size = len(first_raw)
@@ -236,14 +241,12 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
                 lines.append(raw)
                 size += len(raw)
                 if size >= CHUNK_BYTES:
-                    with _SigintBlocked():  # submit may spawn a worker
-                        pending.append(pool.submit(_parse_chunk, stats.path, start, lines, fast, spill.chunk_path() if spill is not None else None))
+                    submit(start, lines)
                     lines, size, start = [], 0, line_no + 1
                     while len(pending) > workers + 1:
                         collect(pending.popleft())
             if lines:
-                with _SigintBlocked():
-                    pending.append(pool.submit(_parse_chunk, stats.path, start, lines, fast, spill.chunk_path() if spill is not None else None))
+                submit(start, lines)
             while pending:
                 collect(pending.popleft())
         except BaseException:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agtrace.render.waterfall import GLYPHS, bar_cells, cell_len, clean, fit, format_duration
+from agtrace.render.waterfall import GLYPHS, ansi_text, bar_cells, cell_len, clean, fit, format_duration, plain_text
 
 Segment = tuple[str, "str | None"]
 Line = list[Segment]
@@ -108,22 +108,11 @@ class CriticalPathView:
         return self._lines
 
     def plain(self) -> str:
-        return "".join("".join(t for t, _ in line).rstrip() + "\n" for line in self.lines())
+        return plain_text(self.lines())
 
     def ansi(self) -> str:
         """The same text with SGR colour codes (for a terminal)."""
-        out = []
-        for line in self.lines():
-            while line and not line[-1][0].strip():
-                line = line[:-1]
-            parts = []
-            for t, st in line:
-                if st is None or not t.strip():
-                    parts.append(t)
-                else:
-                    parts.append(f"\x1b[{SGR.get(st, '0')}m{t}\x1b[0m")
-            out.append("".join(parts).rstrip() + "\n")
-        return "".join(out)
+        return ansi_text(self.lines(), SGR)
 
     # -- facts about spans -------------------------------------------------
     def _type(self, span_id: str) -> str | None:

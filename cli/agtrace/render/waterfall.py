@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from agtrace import background
 from agtrace.analysis.tree import Node, Row, TraceTree
 from agtrace.timeutil import format_time
 
@@ -428,7 +427,7 @@ class Waterfall:
         50,000-span trace that is most of the rendering time.
         """
         if self._lines is not None:
-            return _plain_text(self._lines)
+            return plain_text(self._lines)
         return self._text(plain=True)
 
     def ansi(self) -> str:
@@ -438,7 +437,7 @@ class Waterfall:
         in a fraction of the time, and a small one does not pay rich's import.
         """
         if self._lines is not None:
-            return _ansi_text(self._lines)
+            return ansi_text(self._lines)
         return self._text(plain=False)
 
     def _text(self, plain: bool) -> str:
@@ -447,7 +446,7 @@ class Waterfall:
         Python and there is a second core. The column widths depend on every
         row, so each side measures its half first and both use the widths
         decided from the two. Same text either way (tested)."""
-        to_text = _plain_text if plain else _ansi_text
+        to_text = plain_text if plain else ansi_text
         rows = self.rows
         if len(rows) < SPLIT_MIN_ROWS:
             return to_text(self._build(plain))
@@ -459,6 +458,8 @@ class Waterfall:
 
         def emit_theirs(prepared, cols):
             return to_text(self._emit(prepared, cols, plain))
+
+        from agtrace import background
 
         with background.Exchange(measure_theirs, emit_theirs) as job:
             prepared, need_name, need_all = self._measure(rows[:mid])
@@ -847,14 +848,14 @@ class Waterfall:
         return out
 
 
-def _plain_text(lines: list) -> str:
-    """Lines (segments, or ready strings from the plain path) as text."""
+def plain_text(lines: list) -> str:
+    """Lines (segments, or ready strings from the plain path) as text, no trailing blanks."""
     return "".join([(ln if ln.__class__ is str else "".join([t for t, _ in ln])).rstrip() + "\n"
                     for ln in lines])
 
 
-def _ansi_text(lines: list[Line]) -> str:
-    """Lines of segments as text with SGR colour codes."""
+def ansi_text(lines: list[Line], sgr: dict[str, str] = SGR) -> str:
+    """Lines of segments as text with SGR colour codes (style name -> code in `sgr`)."""
     out = []
     for line in lines:
         parts = []
@@ -862,7 +863,7 @@ def _ansi_text(lines: list[Line]) -> str:
             if st is None or not t.strip():
                 parts.append(t)
             else:
-                parts.append(f"\x1b[{SGR.get(st, '0')}m{t}\x1b[0m")
+                parts.append(f"\x1b[{sgr.get(st, '0')}m{t}\x1b[0m")
         out.append("".join(parts).rstrip() + "\n")
     return "".join(out)
 
