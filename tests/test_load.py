@@ -410,12 +410,13 @@ def test_parallel_reader_gives_the_same_store_as_sequential(tmp_path, monkeypatc
     assert sum(c is None for c in fast_chunks) == 1 and sum(c is not None for c in fast_chunks) > 3
 
 
-def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
+@pytest.mark.parametrize("duplicates", [True, False])
+def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch, duplicates):
     """Into a file store, the pool's workers write spans, attribute and link
-    rows as Parquet, read back in one go with each chunk's sids moved up; a
-    load mixing that with a small file read in-process, duplicates and links
-    gives the store the sequential reader gives, sid for sid, and leaves no
-    files behind."""
+    rows as Parquet, read back with each chunk's sids moved up; a load mixing
+    that with a small file read in-process, links, and duplicates or none
+    (the merge's two ways: new rows picked out, or all taken) gives the store
+    the sequential reader gives, sid for sid, and leaves no files behind."""
     from agtrace.ingest import otlp_arrow, parallel, spill
 
     def linked(trace, n):
@@ -432,7 +433,8 @@ def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
         lines.append(orjson.dumps(otlp_request(spans[:2], service=f"s{t % 3}")).decode())
         lines.append(orjson.dumps(otlp_request(spans[2:], service=f"s{t % 3}")).decode())
     lines.insert(9, "{broken")
-    lines += lines[20:26]  # duplicates inside the file
+    if duplicates:
+        lines += lines[20:26]  # duplicates inside the file
     big = tmp_path / "big.jsonl"
     big.write_text("\n".join(lines) + "\n")
     small = tmp_path / "small.jsonl"
@@ -451,10 +453,13 @@ def test_spilled_worker_batches_give_the_same_store(tmp_path, monkeypatch):
         monkeypatch.setattr(parallel, "MIN_BYTES", min_bytes)
         r = invoke(["load", "--db", db, small, big])
         assert r.exit_code == 0, r.stderr
-        assert "duplicate" in r.stderr
+        assert ("duplicate" in r.stderr) == duplicates
         assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]  # no spill left
         stores.append([rows(db, f"SELECT * FROM {t} ORDER BY ALL")
                        for t in ("spans", "attrs", "links", "resources", "resource_attrs", "traces")])
+        stored_order = rows(db, "SELECT key, sid FROM attrs ORDER BY rowid")
+        assert stored_order == sorted(stored_order)  # clustered by key, then sid
+        assert len({k for k, _ in stored_order}) > 3
     assert staged[0] >= 3 * 10  # spans, attrs and links files of 10+ chunks
     assert staged[1] == 0  # only the pool spills
     for pool_rows, seq_rows, table in zip(*stores, ("spans", "attrs", "links", "resources", "resource_attrs",
@@ -563,3 +568,35 @@ def test_same_ids_with_different_content_is_one_span_first_kept(tmp_path, isolat
     r = load_ok(tmp_path / "b.jsonl")
     assert "3 duplicates ignored (1 with different content; the first copy was kept)" in r.stderr
     assert rows(isolated_store, "SELECT name FROM spans WHERE span_id = ?", [S_CHILD]) == [("tool.web_search",)]
+
+
+def _dateutil_in_worker():
+    import sys
+
+    try:
+        import dateutil  # noqa: F401
+    except ImportError:
+        return "not importable", sys.modules.get("dateutil", "absent")
+    return "imported", None
+
+
+def test_reader_workers_remember_that_dateutil_is_missing():
+    """pyarrow retries `import dateutil` on every Python literal given to a
+    compute function; a reader worker where it is not installed remembers the
+    failure (sys.modules holds None) instead of searching sys.path each time."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from agtrace.ingest import parallel
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=parallel._worker_init) as pool:
+        outcome, cached = pool.submit(_dateutil_in_worker).result()
+    try:
+        import dateutil  # noqa: F401
+        installed = True
+    except ImportError:
+        installed = False
+    assert outcome == ("imported" if installed else "not importable")
+    if not installed:
+        assert cached is None
