@@ -334,6 +334,54 @@ def test_a_load_killed_while_its_workers_spill_leaves_files_the_next_load_remove
     assert not list(tmp_path.glob(".agtrace-load-*"))
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; a container's init may not reap it
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_workers_die_with_a_load_killed_alone(tmp_path, inputs):
+    """The OOM killer or `kill -9 PID` takes the main process only: its reader
+    workers used to wait forever on their queue, each holding its memory."""
+    files, _ = inputs
+    db = tmp_path / "store.duckdb"
+    p = start(["load", "--db", db, files["big"]], tmp_path, AGTRACE_WORKERS="2", AGTRACE_PARALLEL_MIN_BYTES=1)
+    assert wait_for(lambda: list(tmp_path.glob(".agtrace-load-*/*.parquet")) or p.poll() is not None,
+                    step=0.01)
+    assert p.poll() is None, "the load ended before its workers started"
+    kids = _children(p.pid)  # two workers and multiprocessing's resource tracker
+    assert len(kids) >= 2
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()  # not communicate(): living workers would hold its pipes open
+    p.stdout.close()
+    p.stderr.close()
+    try:
+        assert wait_for(lambda: not any(_running(k) for k in kids), timeout=20), \
+            [k for k in kids if _running(k)]
+    finally:
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 # -- Ctrl-C -------------------------------------------------------------------------------
 
 

@@ -47,12 +47,19 @@ def worthwhile(size: int) -> bool:
     return size >= MIN_BYTES and worker_count() >= 2
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     """Workers leave Ctrl-C to the main process, which cancels the pool and
-    rolls the load back; a worker that took it too would print a traceback."""
+    rolls the load back; a worker that took it too would print a traceback.
+
+    They also die with the main process (`parent`, its pid): killed alone (the
+    OOM killer, `kill -9 PID`), it left its workers waiting forever on a queue
+    whose write end they hold themselves, each with its memory.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if parent is not None:
+        _die_with(parent)
     # pyarrow tries `import dateutil` whenever a compute function is given a
     # Python literal; where it is not installed, every try searches sys.path
     # again (about 5% of a worker's time). A worker never needs it, so the
@@ -62,6 +69,23 @@ def _worker_init() -> None:
         import dateutil  # noqa: F401
     except ImportError:
         sys.modules["dateutil"] = None
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel send SIGTERM when the process that started this one
+    exits (Linux's PR_SET_PDEATHSIG); elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
 
 
 class _SigintBlocked:
@@ -212,7 +236,8 @@ def read_lines_parallel(stream, first_line: int, first_raw: bytes, sink: SpanSin
     workers = worker_count() if pool else 1
     ctx = multiprocessing.get_context("spawn")
     any_doc = False
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) if pool else _InProcess()
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(os.getpid(),)) if pool else _InProcess()
     with executor as pool:
         pending: deque = deque()
 
