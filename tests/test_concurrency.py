@@ -347,12 +347,20 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _running(pid: int) -> bool:
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited; a container's init may not reap it
+        return None
+
+
+def _running(pid: int, started: str) -> bool:
+    """Whether `pid` is still the process that started at `started` and has not exited."""
+    fields = _proc_stat(pid)
+    # fields[19]: the start time (field 22 of stat), so a reused pid is not taken
+    # for the old process; a zombie has exited (a container's init may not reap it).
+    return fields is not None and fields[19] == started and fields[0] != "Z"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
@@ -365,21 +373,20 @@ def test_the_workers_die_with_a_load_killed_alone(tmp_path, inputs):
     assert wait_for(lambda: list(tmp_path.glob(".agtrace-load-*/*.parquet")) or p.poll() is not None,
                     step=0.01)
     assert p.poll() is None, "the load ended before its workers started"
-    kids = _children(p.pid)  # two workers and multiprocessing's resource tracker
+    # the workers and multiprocessing's resource tracker, which outlives them
+    kids = {k: (_proc_stat(k) or [""] * 20)[19] for k in _children(p.pid)}
     assert len(kids) >= 2
     os.kill(p.pid, signal.SIGKILL)
     p.wait()  # not communicate(): living workers would hold its pipes open
     p.stdout.close()
     p.stderr.close()
     try:
-        assert wait_for(lambda: not any(_running(k) for k in kids), timeout=20), \
-            [k for k in kids if _running(k)]
+        assert wait_for(lambda: not any(_running(k, t) for k, t in kids.items()), timeout=20), \
+            [k for k, t in kids.items() if _running(k, t)]
     finally:
-        for k in kids:
-            try:
+        for k, t in kids.items():
+            if _running(k, t):
                 os.kill(k, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------

@@ -503,6 +503,29 @@ def _use_pool(monkeypatch):
     monkeypatch.setenv("AGTRACE_WORKERS", "2")
 
 
+def test_a_store_under_a_partition_like_directory_spills_and_loads(tmp_path, monkeypatch):
+    """DuckDB's read_parquet takes `name=value` directories for Hive
+    partitions and adds a column per level: under `day=1/` the spilled rows
+    had one value too many and the load ended in a traceback."""
+    from agtrace.ingest import spill
+
+    _use_pool(monkeypatch)
+    f = _pool_file(tmp_path)
+    db = tmp_path / "day=1" / "store.duckdb"
+    db.parent.mkdir()
+    staged = []
+    real_stage = spill.Spill.stage
+    monkeypatch.setattr(spill.Spill, "stage", lambda self, con: staged.append(len(self.files))
+                        or real_stage(self, con))
+    r = invoke(["load", "--db", db, f])
+    assert r.exit_code == 0, r.stderr
+    assert staged and staged[0] >= 2  # it did spill
+    assert rows(db, "SELECT count(*), count(DISTINCT trace_id) FROM spans") == [(120, 40)]
+    assert rows(db, "SELECT count(*) FROM attrs") == rows(db, "SELECT sum(json_array_length(json_keys(attributes))) "
+                                                            "FROM spans")
+    assert sorted(p.name for p in db.parent.iterdir()) == ["store.duckdb"]
+
+
 @pytest.mark.parametrize("dirname", ["odd[x]", "a*b{c,d}"])
 def test_a_store_under_a_glob_like_directory_loads_without_spilling(tmp_path, monkeypatch, dirname):
     """DuckDB would read a spill path holding * ? [ ] { } as a pattern (and

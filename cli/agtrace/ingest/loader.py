@@ -2,8 +2,9 @@
 
 Flow: expand paths; skip files whose content hash is already in the store;
 read every document into the `SpanSink`, whose Arrow batches go to temporary
-staging tables (a big file's, into a file store, by way of Parquet files the
-reader workers write: `ingest.spill`); then, still inside the transaction,
+staging tables (a big file's, into a file store, to Parquet files the reader
+workers write: `ingest.spill`; its span rows are staged from there, its
+attribute and link rows read by the final inserts); then, still inside the transaction,
 drop duplicates (a span is (trace_id, span_id, kind); a reader may add a
 discriminator, as Zipkin does with the start microsecond because one message
 received by several consumers gives spans of one id and kind), derive tree
@@ -319,7 +320,7 @@ def load_paths(
         if bounded:
             con.execute(f"SET memory_limit = '{MERGE_MEMORY_LIMIT}'")
         # A memory store (-i) answers one command: clustering its attribute
-        # rows by key costs more than it saves.
+        # rows by key costs more than it saves (they go in load order).
         _merge(con, report, cluster=store.path is not None, spill=spill)
         if spill is not None:
             spill.remove(con)

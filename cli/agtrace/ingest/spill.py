@@ -35,7 +35,10 @@ SPILLED_TABLES = ("spans", "attrs", "links")
 # their place in the load; $1: that table's files in the order `stage` gave
 # spill_offsets' file_index (a row's file's position in the list: no file
 # name parsing). The file paths are bound, never SQL text.
-SPILLED_ROWS_SQL = ("SELECT f.* REPLACE (f.sid + o.sid_offset AS sid) FROM read_parquet($1) f "
+# hive_partitioning off: a store under a directory named like `day=3` would
+# otherwise give the rows a column `day` (and the INSERT one value too many).
+SPILLED_ROWS_SQL = ("SELECT f.* REPLACE (f.sid + o.sid_offset AS sid) "
+                    "FROM read_parquet($1, hive_partitioning = false) f "
                     "JOIN spill_offsets o ON o.tbl = $2 AND o.file_index = f.file_index")
 
 # Characters DuckDB's read_parquet would take as a glob pattern.
@@ -100,6 +103,11 @@ class Spill:
         spans = self.rows("spans")
         if spans is not None:
             con.execute(f"INSERT INTO stage_spans {SPILLED_ROWS_SQL}", spans)
+            for path in spans[0]:  # read for good: free the disk while the merge runs
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
 
     def rows(self, name: str) -> list | None:
         """The parameters of SPILLED_ROWS_SQL for table `name`'s rows, or
