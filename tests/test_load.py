@@ -623,3 +623,35 @@ def test_reader_workers_remember_that_dateutil_is_missing():
     assert outcome == ("imported" if installed else "not importable")
     if not installed:
         assert cached is None
+
+
+def test_tree_fields_are_the_same_in_small_derive_buckets_and_insert_ranges(tmp_path, monkeypatch):
+    """The merge derives tree fields a bucket of traces at a time and inserts
+    new spans a range of sids at a time; many small buckets and ranges (here
+    7 spans and 5 sids) give the store one bucket and one range give, for a
+    first load and for a second load that completes traces already stored."""
+    from agtrace.ingest import loader
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    halves = [[], []]
+    for t in range(30):
+        spans = three_spans(f"{t + 1:032x}")
+        spans[0]["attributes"] = [_kv("agent_name", f"agent{t % 4}")]
+        halves[0].append(orjson.dumps(otlp_request(spans[:2] if t % 3 else spans[1:])).decode())
+        halves[1].append(orjson.dumps(otlp_request(spans[2:] if t % 3 else spans[:1])).decode())
+    first.write_text("\n".join(halves[0]) + "\n")
+    second.write_text("\n".join(halves[1]) + "\n")
+    stores = []
+    for bucket, span_range in ((7, 5), (10**9, 10**9)):
+        monkeypatch.setattr(loader, "DERIVE_BUCKET_SPANS", bucket)
+        monkeypatch.setattr(loader, "INSERT_RANGE_SIDS", span_range)
+        db = tmp_path / f"b{bucket}.duckdb"
+        snapshots = []
+        for f in (first, SAMPLES, second):
+            r = invoke(["load", "--db", db, f])
+            assert r.exit_code == 0, r.stderr
+            snapshots.append([rows(db, f"SELECT * FROM {t} ORDER BY ALL") for t in ("spans", "traces")])
+        stores.append(snapshots)
+    assert stores[0] == stores[1]
+    spans = rows(db, "SELECT depth, agent FROM spans WHERE trace_id = ? ORDER BY depth", (f"{2:032x}",))
+    assert spans == [(0, "agent1"), (1, "agent1"), (2, "agent1")]  # completed by the second load
