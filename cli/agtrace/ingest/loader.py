@@ -745,7 +745,7 @@ _INSERT_SPANS_SQL = """
     WHERE n.sid BETWEEN $1 AND $2 AND d.sid BETWEEN $1 AND $2
 """
 # New spans inserted per join (see _insert_derived).
-INSERT_RANGE_SIDS = 500_000
+INSERT_RANGE_SIDS = 1_000_000
 
 
 def _insert_derived(con, everything: bool, cluster: bool = True, spill=None) -> None:
