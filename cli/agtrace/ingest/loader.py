@@ -636,11 +636,8 @@ def _merge(con, report: LoadReport, cluster: bool = True, spill=None) -> None:
     rebuild_traces(con)
 
 
-# The bucket's rows in sid order (rn), each with the row of its parent (p, -1
-# for none): the parent rule of `derive.derive_tree`, as one query. Under one
-# (trace, span id) the index entry is the first server half, else the first
-# row; a server half whose id a client half also has hangs under that client
-# (the last one); a span naming its own id as parent is top-level.
+# What the tree fields need of every span of the touched traces, stored and
+# new, with its bucket (see _merge).
 _TREE_ROWS_SQL = """
     CREATE OR REPLACE TEMP TABLE tree_rows AS
     SELECT hash(trace_id) % $1 AS bucket, * FROM (
@@ -653,6 +650,11 @@ _TREE_ROWS_SQL = """
     ORDER BY bucket
 """
 
+# The bucket's rows in sid order (rn), each with the row of its parent (p, -1
+# for none): the parent rule of `derive.derive_tree`, as one query. Under one
+# (trace, span id) the index entry is the first server half, else the first
+# row; a server half whose id a client half also has hangs under that client
+# (the last one); a span naming its own id as parent is top-level.
 _BUCKET_SQL = """
     WITH b AS (
         SELECT row_number() OVER (ORDER BY sid) - 1 AS rn, * EXCLUDE (bucket) FROM tree_rows WHERE bucket = $1),

@@ -55,7 +55,7 @@ class Spill:
         self.dir: str | None = None
         self._off = bool(_GLOB_CHARS & set(str(self.parent)))
         self._chunks = 0
-        self.files: list[tuple[str, int, str, int]] = []  # (table, chunk, path, sid offset)
+        self.files: list[tuple[str, str, int]] = []  # (table, path, sid offset), in chunk order
 
     def remove_stale(self) -> None:
         """Remove spill directories of this store left by a killed load."""
@@ -82,8 +82,7 @@ class Spill:
     def record(self, written: list[tuple[str, str]], sid_offset: int) -> None:
         """A worker wrote `written` ((table, path) pairs) for a chunk whose sids start at `sid_offset`."""
         for table, path in written:
-            chunk = int(os.path.basename(path).split("-", 1)[0])
-            self.files.append((table, chunk, path, sid_offset))
+            self.files.append((table, path, sid_offset))
 
     def stage(self, con) -> None:
         """Give the merge the spilled rows: the span rows are copied into
@@ -94,12 +93,16 @@ class Spill:
         if not self.files:
             self.remove()
             return
-        offsets = []
+        tables, indexes, offsets = [], [], []
         for name in SPILLED_TABLES:
-            chunk_offsets = [off for t, _, _, off in self.files if t == name]
-            offsets += [[name, i, off] for i, off in enumerate(chunk_offsets)]
+            for i, off in enumerate(off for t, _, off in self.files if t == name):
+                tables.append(name)
+                indexes.append(i)
+                offsets.append(off)
         con.execute("CREATE OR REPLACE TEMP TABLE spill_offsets (tbl VARCHAR, file_index BIGINT, sid_offset BIGINT)")
-        con.executemany("INSERT INTO spill_offsets VALUES (?, ?, ?)", offsets)
+        # One statement: executemany ran one INSERT per file (0.28 s for 370).
+        con.execute("INSERT INTO spill_offsets SELECT unnest($1), unnest($2), unnest($3)",
+                    [tables, indexes, offsets])
         spans = self.rows("spans")
         if spans is not None:
             con.execute(f"INSERT INTO stage_spans {SPILLED_ROWS_SQL}", spans)
@@ -112,7 +115,7 @@ class Spill:
     def rows(self, name: str) -> list | None:
         """The parameters of SPILLED_ROWS_SQL for table `name`'s rows, or
         None when nothing of `name` was spilled. Valid after `stage`."""
-        paths = [p for t, _, p, _ in self.files if t == name]
+        paths = [p for t, p, _ in self.files if t == name]
         return [paths, name] if paths else None
 
     def remove(self, con=None) -> None:
